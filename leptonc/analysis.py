@@ -1,0 +1,69 @@
+"""Whole-graph statistics: op histogram, parameters, MACs, memory (used by `leptonc info`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from leptonc.ir.graph import Graph, Node
+from leptonc.ops.registry import get_op
+
+
+def node_macs(node: Node) -> int:
+    opdef = get_op(node.op)
+    return int(opdef.macs(list(node.inputs), [v.type for v in node.outputs],
+                          opdef.with_defaults(node.attrs)))
+
+
+def graph_macs(graph: Graph) -> int:
+    return sum(node_macs(n) for n in graph)
+
+
+def peak_activation_bytes(graph: Graph) -> int | None:
+    """Largest live set of node outputs and graph inputs, walking in program order.
+
+    None when some activation has a non-static shape.
+    """
+    last_use: dict[int, int] = {}
+    for pos, node in enumerate(graph):
+        for v in node.inputs:
+            if v is not None:
+                last_use[id(v)] = pos
+    outputs = {id(v) for v in graph.outputs}
+    live: dict[int, int] = {}
+    for v in graph.inputs:
+        if v.type.nbytes is None:
+            return None
+        live[id(v)] = v.type.nbytes
+    total = peak = sum(live.values())
+    for pos, node in enumerate(graph):
+        for v in node.outputs:
+            if v.type.nbytes is None:
+                return None
+            live[id(v)] = v.type.nbytes
+            total += v.type.nbytes
+        peak = max(peak, total)
+        for v in node.inputs:
+            if v is not None and id(v) in live and last_use[id(v)] == pos and id(v) not in outputs:
+                total -= live.pop(id(v))
+    return peak
+
+
+@dataclass
+class GraphStats:
+    nodes: int
+    op_histogram: Counter = field(default_factory=Counter)
+    params: int = 0
+    param_bytes: int = 0
+    macs: int = 0
+    peak_activation_bytes: int | None = None
+
+
+def graph_stats(graph: Graph) -> GraphStats:
+    stats = GraphStats(nodes=len(graph), op_histogram=Counter(n.op for n in graph))
+    for v in graph.constants.values():
+        stats.params += v.data.size
+        stats.param_bytes += v.data.nbytes
+    stats.macs = graph_macs(graph)
+    stats.peak_activation_bytes = peak_activation_bytes(graph)
+    return stats

@@ -1,0 +1,99 @@
+"""Building and rewriting graphs with result types inferred from the op registry.
+
+``Builder`` appends (or inserts at an insertion point); ``Rewriter`` adds replace and erase.
+Both go through ``Graph``'s use-list-keeping API, so no pass can forget a bookkeeping step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from leptonc.errors import LeptoncError, ShapeError
+from leptonc.ir.graph import Graph, Node, Value
+from leptonc.ir.types import TensorType
+
+
+def infer_types(op: str, inputs: Sequence[Value | None], attrs: dict[str, Any],
+                where: str = "") -> list[TensorType]:
+    """Run the op's type inference; errors name the node."""
+    from leptonc.ops.registry import get_op
+
+    opdef = get_op(op)
+    if not opdef.arity_ok(len(inputs)):
+        raise ShapeError(f"{where or op}: {op} does not take {len(inputs)} inputs")
+    try:
+        return list(opdef.infer(list(inputs), opdef.with_defaults(attrs)))
+    except LeptoncError as e:
+        raise type(e)(f"{where or op} ({op}): {e}") from None
+
+
+class Builder:
+    """Creates nodes with inferred result types at an insertion point (default: the end)."""
+
+    def __init__(self, graph: Graph, before: Node | None = None, source_name: str = ""):
+        self.graph = graph
+        self.before = before
+        self.source_name = source_name
+
+    def op(self, op: str, inputs: Sequence[Value | None], attrs: dict[str, Any] | None = None, *,
+           name: str = "", source_name: str | None = None,
+           out_names: Sequence[str] | None = None) -> Value | tuple[Value, ...]:
+        """Add ``op`` and return its output (or tuple of outputs when it has several)."""
+        node = self.node(op, inputs, attrs, name=name, source_name=source_name, out_names=out_names)
+        return node.outputs[0] if len(node.outputs) == 1 else node.outputs
+
+    def node(self, op: str, inputs: Sequence[Value | None], attrs: dict[str, Any] | None = None, *,
+             name: str = "", source_name: str | None = None,
+             out_names: Sequence[str] | None = None, types: Sequence[TensorType] | None = None
+             ) -> Node:
+        src = self.source_name if source_name is None else source_name
+        node = Node(op, inputs, attrs, src)
+        if types is None:
+            try:
+                types = infer_types(op, inputs, node.attrs, where=src or name)
+            except Exception:
+                node.drop_inputs()
+                raise
+        hints = out_names or [name or src or op.split(".")[-1]] * len(types)
+        self.graph.make_outputs(node, types, hints)
+        self.graph.insert_before(self.before, node)
+        return node
+
+    def const(self, data: np.ndarray | float | int, name: str = "c", dtype: Any = None) -> Value:
+        """Add a constant; Python scalars take ``dtype`` (a numpy dtype) or numpy's default."""
+        return self.graph.add_constant(np.asarray(data, dtype=dtype), name)
+
+
+class Rewriter(Builder):
+    """A Builder that can also replace and erase, keeping provenance and graph outputs."""
+
+    def replace_all_uses(self, old: Value, new: Value) -> None:
+        for node, index in old.uses:
+            node.set_input(index, new)
+        self.graph.replace_output(old, new)
+
+    def replace_node(self, node: Node, new_values: Sequence[Value]) -> None:
+        """Redirect the node's outputs to ``new_values`` and erase it."""
+        if len(new_values) != len(node.outputs):
+            raise ValueError(f"{node!r} has {len(node.outputs)} outputs, got {len(new_values)}")
+        for old, new in zip(node.outputs, new_values, strict=True):
+            self.replace_all_uses(old, new)
+        self.graph.erase(node)
+
+    def erase(self, node: Node) -> None:
+        self.graph.erase(node)
+
+    def erase_if_dead(self, node: Node) -> bool:
+        if any(v.uses or v in self.graph.outputs for v in node.outputs):
+            return False
+        self.graph.erase(node)
+        return True
+
+    def reinfer(self, node: Node) -> None:
+        """Recompute a node's result types after its inputs or attributes changed."""
+        types = infer_types(node.op, node.inputs, node.attrs, where=node.source_name)
+        for v, t in zip(node.outputs, types, strict=True):
+            v.type = t
