@@ -1,0 +1,128 @@
+"""Run the ONNX backend node test suite through leptonc's frontend and interpreter.
+
+    python tools/onnx_suite.py                 # summary + per-op table
+    python tools/onnx_suite.py --op Conv -v    # one op type, each case with its failure
+    python tools/onnx_suite.py --json out.json
+
+Each case is compared with its own rtol/atol (as onnx's backend runner does).  A case is
+"unsupported" when import fails with UnsupportedOpError (an op type, attribute variant or
+dtype leptonc does not take), "failed" when it imports but errors or disagrees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import re
+import warnings
+from collections import Counter, defaultdict
+
+import numpy as np
+
+
+def _load_cases(op_filter: str | None, name_filter: str | None):
+    from onnx.backend.test.case.node import collect_testcases
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = collect_testcases(None)
+    out = []
+    for case in cases:
+        ops = sorted({n.op_type for n in case.model.graph.node})
+        main_op = _main_op(case)
+        if op_filter and op_filter not in ops and op_filter != main_op:
+            continue
+        if name_filter and name_filter not in case.name:
+            continue
+        out.append((case, main_op))
+    return out
+
+
+def _main_op(case) -> str:
+    """The op a case is about: its name says (test_<op>_...); else its first node."""
+    name = case.name.removeprefix("test_")
+
+    for node in case.model.graph.node:
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", node.op_type).lower()
+        if name.startswith(snake) or name.replace("_", "").startswith(node.op_type.lower()):
+            return node.op_type
+    return case.model.graph.node[0].op_type if case.model.graph.node else "?"
+
+
+def _compare(expected: np.ndarray, actual: np.ndarray, rtol: float, atol: float) -> str | None:
+    if expected.dtype == object or expected.dtype.kind in "US":
+        return None if np.array_equal(expected.astype(str), np.asarray(actual).astype(str)) else "strings differ"
+    if expected.shape != actual.shape:
+        return f"shape {list(actual.shape)} != expected {list(expected.shape)}"
+    if expected.dtype != actual.dtype:
+        return f"dtype {actual.dtype} != expected {expected.dtype}"
+    if expected.dtype.kind in "fc" or expected.dtype.name == "bfloat16":
+        e, a = expected.astype(np.float64), actual.astype(np.float64)
+        if not np.allclose(a, e, rtol=rtol, atol=atol, equal_nan=True):
+            return f"max abs error {np.nanmax(np.abs(a - e)):.3g}"
+        return None
+    return None if np.array_equal(expected, actual) else "values differ"
+
+
+def run_case(case) -> tuple[str, str]:
+    """('passed'|'failed'|'unsupported', detail) for one case."""
+    import leptonc
+    from leptonc.errors import UnsupportedOpError
+
+    try:
+        graph = leptonc.load_onnx(case.model, source=case.name)
+        leptonc.verify(graph)
+    except UnsupportedOpError as e:
+        return "unsupported", str(e)
+    except Exception as e:  # noqa: BLE001 - the report names every failure
+        return "failed", f"import: {e.__class__.__name__}: {e}"
+    initializers = {t.name for t in case.model.graph.initializer}
+    names = [vi.name for vi in case.model.graph.input if vi.name not in initializers]
+    for inputs, outputs in case.data_sets:
+        feed = dict(zip(names, inputs, strict=False))  # data sets follow the declared order
+        try:
+            with np.errstate(all="ignore"):
+                got = leptonc.run(graph, feed)
+        except Exception as e:  # noqa: BLE001
+            return "failed", f"run: {e.__class__.__name__}: {e}"
+        for name, expected in zip(graph.output_names, outputs, strict=False):
+            problem = _compare(np.asarray(expected), np.asarray(got[name]), case.rtol, case.atol)
+            if problem:
+                return "failed", f"output '{name}': {problem}"
+    return "passed", ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--op", help="only cases that use this ONNX op type")
+    ap.add_argument("--name", help="only cases whose name contains this")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print every non-passing case")
+    ap.add_argument("--json", help="write per-case results to this file")
+    args = ap.parse_args(argv)
+
+    results = {}
+    per_op: dict[str, Counter] = defaultdict(Counter)
+    totals: Counter = Counter()
+    for case, op in _load_cases(args.op, args.name):
+        status, detail = run_case(case)
+        results[case.name] = {"op": op, "status": status, "detail": detail}
+        per_op[op][status] += 1
+        totals[status] += 1
+        if args.verbose and status != "passed":
+            print(f"{status:11s} {case.name}: {detail[:300]}")
+    print(f"\n{'op':28s} {'passed':>7s} {'failed':>7s} {'unsupp':>7s}")
+    for op in sorted(per_op):
+        c = per_op[op]
+        print(f"{op:28s} {c['passed']:7d} {c['failed']:7d} {c['unsupported']:7d}")
+    n = sum(totals.values())
+    print(f"\ncases: {n}  passed: {totals['passed']}  failed: {totals['failed']}  "
+          f"unsupported: {totals['unsupported']}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
