@@ -30,7 +30,7 @@ REQUIRED = object()
 _ATTR_KINDS = ("int", "float", "str", "bool", "ints", "floats", "strs", "dtype", "graph", "any")
 
 # Families are imported on first lookup so that importing leptonc stays cheap.
-_FAMILIES = ("elementwise", "nn", "linalg", "shape", "reduce", "quant", "fused")
+_FAMILIES = ("elementwise", "nn", "linalg", "shape", "reduce", "quant", "transformer", "fused")
 
 
 @dataclass(frozen=True, slots=True)

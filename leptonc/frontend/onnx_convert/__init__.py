@@ -30,7 +30,7 @@ from leptonc.ops.registry import get_op
 Converter = Callable[["NodeContext"], Sequence[Value | None]]
 
 _CONVERTERS: dict[str, Converter] = {}
-_FAMILIES = ("elementwise", "nn", "linalg", "shape", "reduce", "quant")
+_FAMILIES = ("elementwise", "nn", "linalg", "shape", "reduce", "quant", "transformer")
 _loaded = False
 
 

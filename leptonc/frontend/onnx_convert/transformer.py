@@ -1,0 +1,3 @@
+"""Converters for ONNX transformer ops (Attention, RotaryEmbedding, ...)."""
+
+from __future__ import annotations
