@@ -175,7 +175,7 @@ class Graph:
     def add_constant(self, data: np.ndarray, name: str = "c", type: TensorType | None = None) -> Value:
         from leptonc.ir import dtypes
 
-        data = np.asarray(data)
+        data = np.asanyarray(data)  # keeps memory-mapped weights mapped
         if type is None:
             type = TensorType(dtypes.from_numpy(data.dtype), tuple(data.shape))
         v = Value(self.fresh_name(name), type, data=data)

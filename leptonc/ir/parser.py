@@ -58,8 +58,9 @@ class _Tokens:
         self.i += 1
         return tok
 
-    def error(self, msg: str) -> ParseError:
-        _, text, line = self.peek()
+    def error(self, msg: str, previous: bool = False) -> ParseError:
+        """An error at the next token (or at the one just consumed)."""
+        _, text, line = self.toks[self.i - 1] if previous and self.i else self.peek()
         return ParseError(f"{self.source}:{line}: {msg} (at {text!r})")
 
     def accept(self, text: str) -> bool:
@@ -230,9 +231,9 @@ class _Parser:
 
     def define(self, g: Graph, scope: dict[str, Value], name: str, v: Value) -> None:
         if name in scope:
-            raise self.t.error(f"value %{name} defined twice")
+            raise self.t.error(f"value %{name} defined twice", previous=True)
         if v.name != name:
-            raise self.t.error(f"value name %{name} clashes")
+            raise self.t.error(f"value name %{name} clashes", previous=True)
         scope[name] = v
 
     def use(self, scope: dict[str, Value]) -> Value | None:
@@ -240,7 +241,7 @@ class _Parser:
             return None
         name = self.t.sigil_name("%")
         if name not in scope:
-            raise self.t.error(f"use of undefined value %{name}")
+            raise self.t.error(f"use of undefined value %{name}", previous=True)
         return scope[name]
 
     def statement(self, g: Graph, scope: dict[str, Value]) -> None:
