@@ -99,7 +99,22 @@ class Interpreter:
         missing = [v.name for v in self.graph.inputs if v.name not in inputs]
         if missing:
             raise InputError(f"missing input(s): {', '.join(missing)}")
-        return [(v, check_input(v, inputs[v.name])) for v in self.graph.inputs]
+        bound = [(v, check_input(v, inputs[v.name])) for v in self.graph.inputs]
+        _check_symbols(bound)
+        return bound
+
+
+def _check_symbols(bound: list[tuple[Value, np.ndarray]]) -> None:
+    """A symbolic dim (e.g. ``N``) must have one size across all inputs."""
+    sizes: dict[str, tuple[int, str]] = {}
+    for v, array in bound:
+        for dim, size in zip(v.type.shape or (), array.shape, strict=False):
+            if not isinstance(dim, str):
+                continue
+            first = sizes.setdefault(dim, (size, v.name))
+            if first[0] != size:
+                raise InputError(f"dim {dim} is {first[0]} in input '{first[1]}' but {size} in "
+                                 f"input '{v.name}'")
 
 
 def check_input(v: Value, given: Any) -> np.ndarray:

@@ -57,3 +57,12 @@ def test_intermediate_values_are_freed():
     interp = Interpreter(g)
     freed = {v.name for vs in interp._last_use.values() for v in vs}
     assert freed == {"y"}  # z is a graph output and must survive
+
+
+def test_symbolic_dims_must_agree_across_inputs():
+    g = Graph()
+    a = g.add_input("a", TensorType(dtypes.f32, ("N", 3)))
+    b = g.add_input("b", TensorType(dtypes.f32, ("N", 3)))
+    g.set_outputs([Builder(g).op("ew.add", [a, b], name="s")])
+    with pytest.raises(InputError, match="dim N is 2 in input 'a' but 5 in input 'b'"):
+        leptonc.run(g, {"a": np.zeros((2, 3), np.float32), "b": np.zeros((5, 3), np.float32)})
