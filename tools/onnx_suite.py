@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import re
+import sys
 import warnings
 from collections import Counter, defaultdict
 
@@ -52,7 +52,8 @@ def _main_op(case) -> str:
 
 def _compare(expected: np.ndarray, actual: np.ndarray, rtol: float, atol: float) -> str | None:
     if expected.dtype == object or expected.dtype.kind in "US":
-        return None if np.array_equal(expected.astype(str), np.asarray(actual).astype(str)) else "strings differ"
+        same = np.array_equal(expected.astype(str), np.asarray(actual).astype(str))
+        return None if same else "strings differ"
     if expected.shape != actual.shape:
         return f"shape {list(actual.shape)} != expected {list(expected.shape)}"
     if expected.dtype != actual.dtype:

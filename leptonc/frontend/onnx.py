@@ -14,7 +14,6 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 from onnx import numpy_helper
@@ -44,8 +43,10 @@ def onnx_dtype(elem_type: int, what: str) -> dtypes.DType:
     try:
         return _ONNX_DTYPES[elem_type]
     except KeyError:
-        name = onnx.TensorProto.DataType.Name(elem_type) if elem_type in onnx.TensorProto.DataType.values() else elem_type
-        raise UnsupportedOpError(f"{what} has element type {name}, which leptonc does not support") from None
+        known = elem_type in onnx.TensorProto.DataType.values()
+        name = onnx.TensorProto.DataType.Name(elem_type) if known else elem_type
+        raise UnsupportedOpError(f"{what} has element type {name}, which leptonc does not "
+                                 "support") from None
 
 
 def to_onnx_dtype(dtype: dtypes.DType) -> int:
