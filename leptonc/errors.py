@@ -33,6 +33,10 @@ class InputError(LeptoncError):
     """Inputs given to `run` are missing, unknown, or of the wrong shape or dtype."""
 
 
+class OutputError(LeptoncError):
+    """A result could not be written (permissions, full disk, a file in the way)."""
+
+
 class UsageError(LeptoncError):
     """A command-line option or API argument is invalid."""
 

@@ -17,6 +17,7 @@ from leptonc.errors import ParseError
 from leptonc.ir.dtypes import DType, parse_dtype
 from leptonc.ir.graph import Graph, Node, Value
 from leptonc.ir.types import QuantParams, SparseEncoding, TensorType
+from leptonc.ops.registry import has_op
 
 _TOKEN = re.compile(r"""
     (?P<ws>[ \t\r]+|\#[^\n]*)
@@ -253,6 +254,8 @@ class _Parser:
             self.constant(g, scope, names)
             return
         op = self.t.ident()
+        if not has_op(op):
+            raise self.t.error(f"unknown op '{op}'", previous=True)
         self.t.expect("(")
         inputs: list[Value | None] = []
         while not self.t.accept(")"):

@@ -90,6 +90,8 @@ def test_optional_inputs_and_multiple_results_roundtrip():
     ("graph @g(%x: f32[2]) {\n  %c = const [1, 2, 3] : i64[2]\n  return %x\n}\n",
      "does not fit"),
     ("graph @g(%x: f32[2]) {\n  return %x\n}\nextra", "text after the end"),
+    ("graph @g(%x: f32[2]) {\n  %y = ew.frob(%x) : f32[2]\n  return %y\n}\n",
+     "m.lir:2: unknown op 'ew.frob'"),
 ])
 def test_parse_errors_name_the_line(text, message):
     with pytest.raises(ParseError, match=message):
