@@ -66,6 +66,22 @@ def _compare(expected: np.ndarray, actual: np.ndarray, rtol: float, atol: float)
     return None if np.array_equal(expected, actual) else "values differ"
 
 
+def _as_numpy(x):
+    """Case data may be TensorProtos; int4/uint4 arrays use leptonc's int8/uint8 containers."""
+    import ml_dtypes
+    import onnx
+    from onnx import numpy_helper
+
+    if isinstance(x, onnx.TensorProto):
+        x = numpy_helper.to_array(x)
+    x = np.asarray(x)
+    if x.dtype == ml_dtypes.int4:
+        return x.astype(np.int8)
+    if x.dtype == ml_dtypes.uint4:
+        return x.astype(np.uint8)
+    return x
+
+
 def run_case(case) -> tuple[str, str]:
     """('passed'|'failed'|'unsupported', detail) for one case."""
     import leptonc
@@ -81,14 +97,14 @@ def run_case(case) -> tuple[str, str]:
     initializers = {t.name for t in case.model.graph.initializer}
     names = [vi.name for vi in case.model.graph.input if vi.name not in initializers]
     for inputs, outputs in case.data_sets:
-        feed = dict(zip(names, inputs, strict=False))  # data sets follow the declared order
+        feed = {n: _as_numpy(x) for n, x in zip(names, inputs, strict=False)}  # declared order
         try:
             with np.errstate(all="ignore"):
                 got = leptonc.run(graph, feed)
         except Exception as e:  # noqa: BLE001
             return "failed", f"run: {e.__class__.__name__}: {e}"
         for name, expected in zip(graph.output_names, outputs, strict=False):
-            problem = _compare(np.asarray(expected), np.asarray(got[name]), case.rtol, case.atol)
+            problem = _compare(_as_numpy(expected), np.asarray(got[name]), case.rtol, case.atol)
             if problem:
                 return "failed", f"output '{name}': {problem}"
     return "passed", ""
