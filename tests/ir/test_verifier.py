@@ -41,15 +41,15 @@ def test_declared_type_contradicting_inference():
 
 def test_attribute_checks():
     g, x, y = base()
-    node = Builder(g).node("shape.transpose", [x], {"perm": (1, 0)})
-    node.attrs["perm"] = "oops"
-    with pytest.raises(VerifyError, match="attribute 'perm' should be ints"):
+    node = Builder(g).node("ew.cast", [x], {"to": dtypes.f16})
+    node.attrs["to"] = "oops"
+    with pytest.raises(VerifyError, match="attribute 'to' should be dtype"):
         verify(g)
-    node.attrs = {"perm": (1, 0), "bogus": 1}
+    node.attrs = {"to": dtypes.f16, "bogus": 1}
     with pytest.raises(VerifyError, match="unknown attribute 'bogus'"):
         verify(g)
     node.attrs = {}
-    with pytest.raises(VerifyError, match="missing required attribute 'perm'"):
+    with pytest.raises(VerifyError, match="missing required attribute 'to'"):
         verify(g)
 
 
