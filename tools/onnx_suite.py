@@ -67,7 +67,7 @@ def _compare(expected: np.ndarray, actual: np.ndarray, rtol: float, atol: float)
 
 
 def _as_numpy(x):
-    """Case data may be TensorProtos; int4/uint4 arrays use leptonc's int8/uint8 containers."""
+    """Case data may be TensorProtos; int4/int2 arrays use leptonc's int8/uint8 containers."""
     import ml_dtypes
     import onnx
     from onnx import numpy_helper
@@ -75,9 +75,9 @@ def _as_numpy(x):
     if isinstance(x, onnx.TensorProto):
         x = numpy_helper.to_array(x)
     x = np.asarray(x)
-    if x.dtype == ml_dtypes.int4:
+    if x.dtype in (ml_dtypes.int4, ml_dtypes.int2):
         return x.astype(np.int8)
-    if x.dtype == ml_dtypes.uint4:
+    if x.dtype in (ml_dtypes.uint4, ml_dtypes.uint2):
         return x.astype(np.uint8)
     return x
 

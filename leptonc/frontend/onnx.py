@@ -36,6 +36,7 @@ _ONNX_DTYPES = {
     onnx.TensorProto.UINT16: dtypes.u16, onnx.TensorProto.UINT8: dtypes.u8,
     onnx.TensorProto.BOOL: dtypes.boolean, onnx.TensorProto.STRING: dtypes.string,
     onnx.TensorProto.INT4: dtypes.parse_dtype("i4"), onnx.TensorProto.UINT4: dtypes.parse_dtype("u4"),
+    onnx.TensorProto.INT2: dtypes.parse_dtype("i2"), onnx.TensorProto.UINT2: dtypes.parse_dtype("u2"),
 }
 
 
@@ -217,7 +218,7 @@ class _Importer:
                 raise ModelLoadError(f"{self.source}: graph output '{vi.name}' is never computed")
             outputs.append(self.env[vi.name])
         g.set_outputs(outputs, [vi.name for vi in onnx_graph.output])
-        self._drop_unused_constants()
+        self._drop_dead_code()
         return g
 
     def _initializer(self, t: onnx.TensorProto) -> Value:
@@ -262,11 +263,16 @@ class _Importer:
         except ValueError:
             pass  # the name is taken by a generated value; keep the generated name
 
-    def _drop_unused_constants(self) -> None:
-        outputs = {id(v) for v in self.graph.outputs}
-        for v in list(self.graph.constants.values()):
+    def _drop_dead_code(self) -> None:
+        """Remove nodes and constants nothing reads (e.g. shape queries that folding bypassed)."""
+        g = self.graph
+        outputs = {id(v) for v in g.outputs}
+        for node in reversed(g):
+            if not any(v.uses or id(v) in outputs for v in node.outputs):
+                g.erase(node)
+        for v in list(g.constants.values()):
             if not v.uses and id(v) not in outputs:
-                self.graph.remove_constant(v)
+                g.remove_constant(v)
 
 
 def load_onnx(model: str | os.PathLike | onnx.ModelProto, source: str | None = None) -> Graph:
