@@ -279,6 +279,9 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto, source: str | None = N
     """Import an ONNX model (a path or a ModelProto) into a leptonc Graph."""
     if isinstance(model, onnx.ModelProto):
         source = source or (model.graph.name or "<model>")
+        if any(t.data_location == onnx.TensorProto.EXTERNAL for t in _all_initializers(model.graph)):
+            raise ModelLoadError(f"{source}: an in-memory model refers to external data; load it "
+                                 "from its file (or load the external data into it first)")
     else:
         source = source or str(model)
         model = read_model(model)

@@ -177,3 +177,16 @@ def test_truncated_external_data_file(tmp_path: Path, capsys) -> None:
     weights.write_bytes(weights.read_bytes()[:100])
     _assert_cli_rejects(path, tmp_path, capsys, str(path), "'weights.bin'", "too short",
                         "initializer 'w'")
+
+
+def test_in_memory_model_with_external_data_is_refused(tmp_path):
+    w = numpy_helper.from_array(np.ones((64, 64), np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])], [w])
+    model = helper.make_model(graph)
+    onnx.save(model, tmp_path / "m.onnx", save_as_external_data=True, location="m.data",
+              size_threshold=0)
+    in_memory = onnx.load(tmp_path / "m.onnx", load_external_data=False)
+    with pytest.raises(ModelLoadError, match="in-memory model refers to external data"):
+        leptonc.load_onnx(in_memory)
