@@ -24,7 +24,12 @@ def _ports(ports) -> str:
 def _attrs(opdef) -> str:
     parts = []
     for name, spec in opdef.attrs.items():
-        default = "" if spec.default is REQUIRED else f" = {format_attr(spec.default)}"
+        if spec.default is REQUIRED:
+            default = ""
+        elif spec.default is None:
+            default = " (optional)"
+        else:
+            default = f" = {format_attr(spec.default)}"
         parts.append(f"`{name}: {spec.kind}{default}`")
     return "<br>".join(parts)
 

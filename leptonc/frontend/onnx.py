@@ -204,6 +204,8 @@ class _Importer:
         g.metadata["opset"] = str(self.opset)
         if self.model.producer_name:
             g.metadata["producer"] = self.model.producer_name
+        self.used_names = frozenset([i for n in onnx_graph.node for i in n.input] +
+                                    [vi.name for vi in onnx_graph.output])
         init_names = {t.name for t in onnx_graph.initializer}
         for vi in onnx_graph.input:
             if vi.name not in init_names:
@@ -235,7 +237,7 @@ class _Importer:
 
     def _convert(self, node: onnx.NodeProto) -> None:
         inputs = [self.env[i] if i else None for i in node.input]
-        cx = NodeContext(node, inputs, self.opset, self.graph)
+        cx = NodeContext(node, inputs, self.opset, self.graph, self.used_names)
         try:
             results = list(converters()[node.op_type](cx))
         except LeptoncError as e:
@@ -248,6 +250,8 @@ class _Importer:
         for name, v in zip(node.output, results, strict=False):
             if not name:
                 continue
+            if v is None and name not in self.used_names:
+                continue  # an optional output nothing reads
             if v is None:
                 raise UnsupportedOpError(f"{self.source}: node '{cx.name}' ({node.op_type}): "
                                          f"output '{name}' is not supported")

@@ -57,8 +57,10 @@ def converters() -> dict[str, Converter]:
 class NodeContext:
     """What a converter sees of one ONNX node, and how it emits IR."""
 
-    def __init__(self, node: onnx.NodeProto, inputs: list[Value | None], opset: int, graph: Graph):
+    def __init__(self, node: onnx.NodeProto, inputs: list[Value | None], opset: int, graph: Graph,
+                 used_outputs: frozenset[str] | None = None):
         self.node = node
+        self._used_outputs = used_outputs
         self.inputs = inputs
         self.opset = opset
         self.graph = graph
@@ -73,6 +75,12 @@ class NodeContext:
     @property
     def num_outputs(self) -> int:
         return len(self.node.output)
+
+    def output_used(self, i: int) -> bool:
+        """Whether output ``i`` is read by any node or graph output (unused ones may be None)."""
+        if i >= len(self.node.output) or not self.node.output[i]:
+            return False
+        return self._used_outputs is None or self.node.output[i] in self._used_outputs
 
     def input(self, i: int) -> Value | None:
         """Input ``i``, or None when it is omitted (absent or empty name)."""
