@@ -1,0 +1,1 @@
+"""The leptonc IR: types, values, nodes, graphs, builder/rewriter, text form, verifier."""
