@@ -47,6 +47,12 @@ def _fmt_shapes(shapes: Sequence[Shape | None]) -> str:
                      if s is not None else "[*]" for s in shapes)
 
 
+def check_same_dtype(a: TensorType, b: TensorType, what: str = "operand") -> None:
+    """Raise "<what> dtypes differ: ..." unless ``a`` and ``b`` have one element type."""
+    if a.dtype != b.dtype:
+        raise ShapeError(f"{what} dtypes differ: {a.dtype} and {b.dtype}")
+
+
 def const_value(v: Value | None) -> np.ndarray | None:
     """The value's data when it is a compile-time constant, else None."""
     return None if v is None else v.data
@@ -63,6 +69,12 @@ def normalize_axis(axis: int, rank: int, what: str = "axis") -> int:
     return axis % rank if rank else 0
 
 
+def check_choice(value: str, choices: Sequence[str], what: str) -> None:
+    """Raise ``unknown <what> '<value>'`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ShapeError(f"unknown {what} '{value}'")
+
+
 def same_as_input(ins: Sequence[Value | None], attrs: dict, index: int = 0) -> list[TensorType]:
     t = ins[index].type
     return [TensorType(t.dtype, t.shape)]
@@ -70,6 +82,38 @@ def same_as_input(ins: Sequence[Value | None], attrs: dict, index: int = 0) -> l
 
 def unknown_shape(dtype, rank: int | None) -> TensorType:
     return TensorType(dtype, None if rank is None else (None,) * rank)
+
+
+def input_at(items: Sequence, index: int):
+    """Optional input ``index`` (None when omitted or past the end of the list)."""
+    return items[index] if index < len(items) else None
+
+
+def padded(items: Sequence, n: int) -> list:
+    """The first ``n`` inputs, None for trailing optional inputs the node omits."""
+    return list(items[:n]) + [None] * (n - len(items))
+
+
+def add_dims(*dims: Dim) -> Dim:
+    """The sum of static dims; None when any is symbolic or unknown."""
+    return sum(dims) if all(isinstance(d, int) for d in dims) else None
+
+
+def scale_dim(d: Dim, factor: int) -> Dim:
+    """``d * factor``; a symbolic dim survives only a factor of 1."""
+    if isinstance(d, int):
+        return d * factor
+    return d if factor == 1 else None
+
+
+def divide_dim(d: Dim, divisor: int, error: str) -> Dim:
+    """``d / divisor`` for a static dim, None for a symbolic or unknown one.  A static dim that
+    ``divisor`` does not divide raises ShapeError(``error``), formatted with ``d`` and ``divisor``."""
+    if not isinstance(d, int):
+        return None
+    if d % divisor:
+        raise ShapeError(error.format(d=d, divisor=divisor))
+    return d // divisor
 
 
 def conv_out_dim(size: Dim, kernel: int, stride: int, pad_total: int, dilation: int,

@@ -12,7 +12,7 @@ import numpy as np
 from leptonc.errors import ShapeError
 from leptonc.ir import dtypes
 from leptonc.ir.types import Shape, TensorType, dims_compatible
-from leptonc.ops.infer_utils import broadcast_dim, broadcast_shapes
+from leptonc.ops.infer_utils import broadcast_dim, broadcast_shapes, check_same_dtype
 from leptonc.ops.registry import attr, defop
 
 _LOW_PRECISION = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
@@ -49,8 +49,7 @@ def _matmul_macs(ins, outs, attrs) -> int:
 class MatMul:
     def infer(ins, attrs):
         a, b = ins[0].type, ins[1].type
-        if a.dtype != b.dtype:
-            raise ShapeError(f"operand dtypes differ: {a.dtype} and {b.dtype}")
+        check_same_dtype(a, b)
         return [TensorType(a.dtype, matmul_shape(a.shape, b.shape))]
 
     def kernel(xs, attrs):

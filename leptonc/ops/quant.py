@@ -194,6 +194,14 @@ def _check_integer_operands(*types: TensorType) -> None:
             raise ShapeError(f"quantized operand must be a small integer type, got {t.dtype}")
 
 
+def _qlinear_operands(ins: list[Value]) -> tuple[TensorType, TensorType, TensorType]:
+    """The operands (inputs 0 and 3) and output zero point (input 7) of a QLinear op, checked
+    to be small integers."""
+    types = ins[0].type, ins[3].type, ins[7].type
+    _check_integer_operands(*types)
+    return types
+
+
 def _per_row(param: np.ndarray) -> np.ndarray:
     """A 1-D parameter of the left matmul operand applies per row: make it a column."""
     return param.reshape(-1, 1) if param.ndim == 1 and param.size > 1 else param
@@ -206,8 +214,7 @@ def _per_row(param: np.ndarray) -> np.ndarray:
            "per column")
 class QLinearMatMul:
     def infer(ins, attrs):
-        a, b, y_zp = ins[0].type, ins[3].type, ins[7].type
-        _check_integer_operands(a, b, y_zp)
+        a, b, y_zp = _qlinear_operands(ins)
         return [TensorType(y_zp.dtype, matmul_shape(a.shape, b.shape))]
 
     def kernel(xs, attrs):
@@ -288,8 +295,7 @@ class ConvInteger:
            "output channel")
 class QLinearConv:
     def infer(ins, attrs):
-        x, w, y_zp = ins[0].type, ins[3].type, ins[7].type
-        _check_integer_operands(x, w, y_zp)
+        x, w, y_zp = _qlinear_operands(ins)
         bias = ins[8] if len(ins) > 8 else None
         if bias is not None and bias.type.dtype != dtypes.i32:
             raise ShapeError(f"bias must be i32, got {bias.type.dtype}")

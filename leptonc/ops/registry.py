@@ -133,9 +133,10 @@ def defop(name: str, inputs: str = "x", outputs: str = "y", attrs: dict[str, Att
 def _load_families() -> None:
     global _loaded
     if not _loaded:
-        _loaded = True
+        # set only once every family imported, so a broken module fails loudly every time
         for family in _FAMILIES:
             importlib.import_module(f"leptonc.ops.{family}")
+        _loaded = True
 
 
 def get_op(name: str) -> OpDef:

@@ -3,98 +3,33 @@ values, dtype preservation (f16, bf16, f64), broadcasting with symbolic dims, an
 
 import math
 
-import ml_dtypes
 import numpy as np
-import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
+from onnx_cases import BF16, assert_matches_ort, one_node, run_leptonc, run_one, run_ort
 
 import leptonc
 from leptonc.errors import ShapeError, UnsupportedOpError
 from leptonc.ir import dtypes
 from leptonc.ir.builder import Builder
-from leptonc.ir.dtypes import from_numpy
 from leptonc.ir.graph import Graph
 from leptonc.ir.types import TensorType
 from leptonc.ops.elementwise import erf
 
 RNG = np.random.default_rng(0)
-BF16 = np.dtype(ml_dtypes.bfloat16)
 
 
 def rand(*shape, dtype=np.float32, scale=2.0):
     return (RNG.standard_normal(shape) * scale).astype(dtype)
 
 
-# ----- helpers: one ONNX node through leptonc and onnxruntime --------------------------------
-def _elem(dtype: np.dtype) -> int:
-    if dtype == BF16:
-        return TensorProto.BFLOAT16
-    if dtype.kind in "OU":
-        return TensorProto.STRING
-    return helper.np_dtype_to_tensor_dtype(dtype)
-
-
-def onnx_model(op_type: str, inputs: list, attrs: dict | None = None, opset: int = 21,
-               out_elem: int | None = None, constants: dict | None = None):
-    """A one-node model; ``inputs`` are arrays (graph inputs) or None (omitted); ``constants``
-    maps an input index to an initializer."""
-    constants = constants or {}
-    names, graph_inputs, inits = [], [], []
-    for i, a in enumerate(inputs):
-        if a is None and i not in constants:
-            names.append("")
-            continue
-        names.append(f"x{i}")
-        if i in constants:
-            inits.append(numpy_helper.from_array(np.asarray(constants[i]), f"x{i}"))
-        else:
-            graph_inputs.append(helper.make_tensor_value_info(f"x{i}", _elem(a.dtype), a.shape))
-    first = next(a for a in inputs if a is not None)
-    node = helper.make_node(op_type, names, ["y"], **(attrs or {}))
-    out = helper.make_tensor_value_info("y", out_elem or _elem(first.dtype), None)
-    graph = helper.make_graph([node], "g", graph_inputs, [out], initializer=inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-
-
-def feed_of(inputs: list, constants: dict | None = None) -> dict:
-    return {f"x{i}": a for i, a in enumerate(inputs)
-            if a is not None and i not in (constants or {})}
-
-
-def run_leptonc(model, inputs: list, constants: dict | None = None) -> np.ndarray:
-    graph = leptonc.load_onnx(model)
-    leptonc.verify(graph)
-    return leptonc.run(graph, feed_of(inputs, constants))["y"]
-
-
-def run_ort(model, inputs: list, constants: dict | None = None) -> np.ndarray:
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(None, feed_of(inputs, constants))[0]
-
-
 def check_against_ort(op_type: str, inputs: list, attrs: dict | None = None, opset: int = 21,
-                      rtol: float = 1e-5, atol: float = 1e-6, out_elem: int | None = None,
-                      constants: dict | None = None) -> np.ndarray:
-    model = onnx_model(op_type, inputs, attrs, opset, out_elem, constants)
-    got = run_leptonc(model, inputs, constants)
-    want = run_ort(model, inputs, constants)
-    assert got.dtype == want.dtype
-    assert got.shape == want.shape
-    if want.dtype.kind == "f":
-        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
-    else:
-        np.testing.assert_array_equal(got, want)
+                      rtol: float = 1e-5, atol: float = 1e-6, out_elems: list[int] | None = None,
+                      constants: tuple = ()) -> np.ndarray:
+    """One ONNX node through leptonc and onnxruntime: the same dtype, shape and values."""
+    model, feed = one_node(op_type, inputs, attrs, opset, out_elems, constants=constants)
+    (got,), _ = assert_matches_ort(model, feed, rtol, atol)
     return got
-
-
-def run_one(op: str, arrays: list, attrs: dict | None = None) -> np.ndarray:
-    g = Graph()
-    ins = [g.add_input(f"in{i}", TensorType(from_numpy(a.dtype), a.shape))
-           for i, a in enumerate(arrays)]
-    g.set_outputs([Builder(g).op(op, ins, attrs or {}, name="out")], ["out"])
-    leptonc.verify(g)
-    return leptonc.run(g, {f"in{i}": a for i, a in enumerate(arrays)})["out"]
 
 
 # ----- unary math and activations vs onnxruntime ---------------------------------------------
@@ -151,10 +86,10 @@ def test_round_halves_to_even():
 
 def test_is_inf_and_is_nan():
     x = np.array([1.0, np.inf, -np.inf, np.nan, 0.0], np.float32)
-    check_against_ort("IsNaN", [x], out_elem=TensorProto.BOOL)
+    check_against_ort("IsNaN", [x], out_elems=[TensorProto.BOOL])
     for pos, neg in ((1, 1), (1, 0), (0, 1)):
         check_against_ort("IsInf", [x], {"detect_positive": pos, "detect_negative": neg},
-                          out_elem=TensorProto.BOOL)
+                          out_elems=[TensorProto.BOOL])
 
 
 def test_erf_accuracy_in_float64():
@@ -285,21 +220,21 @@ def test_logic_ops_broadcast(op_type):
 def test_comparisons_return_bool(op_type):
     a = np.array([[1, 2, 3], [4, 5, 6]], np.int64)
     b = np.array([3, 2, 1], np.int64)
-    got = check_against_ort(op_type, [a, b], out_elem=TensorProto.BOOL)
+    got = check_against_ort(op_type, [a, b], out_elems=[TensorProto.BOOL])
     assert got.dtype == np.bool_
 
 
 def test_equal_on_strings():
     a = np.array(["a", "bc", "d"], dtype=object)
     b = np.array(["a", "b", "d"], dtype=object)
-    model = onnx_model("Equal", [a, b], opset=19, out_elem=TensorProto.BOOL)
-    np.testing.assert_array_equal(run_leptonc(model, [a, b]), [True, False, True])
+    model, feed = one_node("Equal", [a, b], opset=19, out_elems=[TensorProto.BOOL])
+    np.testing.assert_array_equal(run_leptonc(model, feed)[0], [True, False, True])
 
 
 def test_where_broadcasts_and_keeps_branch_dtype():
     cond = np.array([[True], [False]])
     a, b = rand(2, 3).astype(np.float16), rand(3).astype(np.float16)
-    got = check_against_ort("Where", [cond, a, b], out_elem=TensorProto.FLOAT16)
+    got = check_against_ort("Where", [cond, a, b], out_elems=[TensorProto.FLOAT16])
     assert got.dtype == np.float16
 
 
@@ -313,14 +248,14 @@ def test_variadic_ops_chain_with_broadcasting(op_type):
 @pytest.mark.parametrize("op_type", ["Sum", "Mean", "Max", "Min"])
 def test_variadic_op_with_one_input_is_identity(op_type):
     x = rand(2, 3)
-    model = onnx_model(op_type, [x], opset=13)
+    model, _ = one_node(op_type, [x], opset=13)
     graph = leptonc.load_onnx(model)
     assert len(graph) == 0
-    np.testing.assert_array_equal(leptonc.run(graph, {"x0": x})["y"], x)
+    np.testing.assert_array_equal(leptonc.run(graph, {"x0": x})["y0"], x)
 
 
 def test_mean_of_three_is_sum_divided_by_three():
-    model = onnx_model("Mean", [rand(3), rand(3), rand(3)], opset=13)
+    model, _ = one_node("Mean", [rand(3), rand(3), rand(3)], opset=13)
     assert [n.op for n in leptonc.load_onnx(model)] == ["ew.add", "ew.add", "ew.div"]
 
 
@@ -341,10 +276,9 @@ def test_clip_opset6_attributes():
 
 def test_clip_constant_bounds_become_attributes():
     x = rand(3, 4)
-    constants = {1: np.float32(-0.5), 2: np.float32(0.5)}
-    inputs = [x, np.float32(0), np.float32(0)]
-    check_against_ort("Clip", inputs, opset=13, constants=constants)
-    graph = leptonc.load_onnx(onnx_model("Clip", inputs, opset=13, constants=constants))
+    inputs = [x, np.float32(-0.5), np.float32(0.5)]
+    check_against_ort("Clip", inputs, opset=13, constants=(1, 2))
+    graph = leptonc.load_onnx(one_node("Clip", inputs, opset=13, constants=(1, 2))[0])
     (node,) = list(graph)
     assert node.op == "ew.clip" and len(node.inputs) == 1
     assert node.attrs == {"min": -0.5, "max": 0.5}
@@ -354,14 +288,13 @@ def test_clip_runtime_bounds_stay_inputs():
     x, lo, hi = rand(3, 4), np.array(-0.3, np.float32), np.array(0.2, np.float32)
     check_against_ort("Clip", [x, lo, hi], opset=13)
     check_against_ort("Clip", [x, None, hi], opset=13)
-    (node,) = list(leptonc.load_onnx(onnx_model("Clip", [x, lo, hi], opset=13)))
+    (node,) = list(leptonc.load_onnx(one_node("Clip", [x, lo, hi], opset=13)[0]))
     assert node.op == "ew.clip" and len(node.inputs) == 3
 
 
 def test_clip_integers_and_min_above_max():
     x = np.array([-128, -5, 0, 5, 127], np.int8)
-    constants = {1: np.int8(-3)}
-    got = check_against_ort("Clip", [x, np.int8(0)], opset=13, constants=constants)
+    got = check_against_ort("Clip", [x, np.int8(-3)], opset=13, constants=(1,))
     np.testing.assert_array_equal(got, [-3, -3, 0, 5, 127])
     y = rand(6)
     got = run_one("ew.clip", [y], {"min": 1.0, "max": -1.0})
@@ -380,13 +313,13 @@ def test_cast_matches_onnxruntime(source, to):
     x = x.astype(source) if source is not np.int32 else np.trunc(x).astype(source)
     if source is np.float32 and to in (TensorProto.UINT8,):
         x = np.abs(x)  # negative floats to unsigned are undefined
-    check_against_ort("Cast", [x], {"to": to}, opset=19, out_elem=to)
+    check_against_ort("Cast", [x], {"to": to}, opset=19, out_elems=[to])
 
 
 def test_cast_integers_wrap():
     x = np.array([200, -200, 300, 127], np.int16)
-    model = onnx_model("Cast", [x], {"to": TensorProto.INT8}, out_elem=TensorProto.INT8)
-    np.testing.assert_array_equal(run_leptonc(model, [x]), [-56, 56, 44, 127])
+    model, feed = one_node("Cast", [x], {"to": TensorProto.INT8}, out_elems=[TensorProto.INT8])
+    np.testing.assert_array_equal(run_leptonc(model, feed)[0], [-56, 56, 44, 127])
 
 
 def test_cast_to_int4_wraps_into_four_bits():
@@ -399,17 +332,19 @@ def test_cast_to_int4_wraps_into_four_bits():
 
 def test_cast_float_to_bfloat16_rounds_to_nearest():
     x = np.array([0.47892547, 1 / 3, np.nan, np.inf], np.float32)
-    model = onnx_model("Cast", [x], {"to": TensorProto.BFLOAT16}, out_elem=TensorProto.BFLOAT16)
-    got = run_leptonc(model, [x])
+    model, feed = one_node("Cast", [x], {"to": TensorProto.BFLOAT16},
+                           out_elems=[TensorProto.BFLOAT16])
+    (got,) = run_leptonc(model, feed)
     assert got.dtype == BF16
     np.testing.assert_array_equal(got.astype(np.float32), x.astype(BF16).astype(np.float32))
 
 
 def test_cast_numbers_to_strings():
     x = np.array([0.1, 1.0, -2.5, np.nan, np.inf, -np.inf, 1e20], np.float32)
-    model = onnx_model("Cast", [x], {"to": TensorProto.STRING}, out_elem=TensorProto.STRING)
-    got = run_leptonc(model, [x])
-    assert list(got) == list(run_ort(model, [x]))
+    model, feed = one_node("Cast", [x], {"to": TensorProto.STRING},
+                           out_elems=[TensorProto.STRING])
+    (got,) = run_leptonc(model, feed)
+    assert list(got) == list(run_ort(model, feed)[0])
     assert list(run_one("ew.cast", [np.array([True, False])], {"to": dtypes.string})) == ["1", "0"]
     assert list(run_one("ew.cast", [np.array([-5, 7], np.int32)], {"to": dtypes.string})) == [
         "-5", "7"]
@@ -417,8 +352,8 @@ def test_cast_numbers_to_strings():
 
 def test_cast_strings_to_numbers():
     s = np.array(["1.5", "-INF", "NaN", "inf", "+INF", " 3", "1e3", "-0"], dtype=object)
-    model = onnx_model("Cast", [s], {"to": TensorProto.FLOAT}, out_elem=TensorProto.FLOAT)
-    np.testing.assert_array_equal(run_leptonc(model, [s]), run_ort(model, [s]))
+    model, feed = one_node("Cast", [s], {"to": TensorProto.FLOAT}, out_elems=[TensorProto.FLOAT])
+    np.testing.assert_array_equal(run_leptonc(model, feed)[0], run_ort(model, feed)[0])
     ints = np.array(["12", "-3", "9223372036854775807"], dtype=object)
     got = run_one("ew.cast", [ints], {"to": dtypes.i64})
     np.testing.assert_array_equal(got, [12, -3, 2**63 - 1])
@@ -426,14 +361,14 @@ def test_cast_strings_to_numbers():
 
 def test_cast_like_takes_the_dtype_of_its_second_input():
     x, like = rand(3), np.zeros(1, np.float16)
-    model = onnx_model("CastLike", [x, like], opset=19)
-    got = run_leptonc(model, [x, like])
+    model, feed = one_node("CastLike", [x, like], opset=19)
+    (got,) = run_leptonc(model, feed)
     assert got.dtype == np.float16
 
 
 def test_cast_saturate_to_float8_is_unsupported():
-    model = onnx_model("Cast", [rand(3)], {"to": TensorProto.FLOAT8E4M3FN, "saturate": 0},
-                       opset=19, out_elem=TensorProto.FLOAT8E4M3FN)
+    model, _ = one_node("Cast", [rand(3)], {"to": TensorProto.FLOAT8E4M3FN, "saturate": 0},
+                        opset=19, out_elems=[TensorProto.FLOAT8E4M3FN])
     with pytest.raises(UnsupportedOpError, match="FLOAT8E4M3FN"):
         leptonc.load_onnx(model)
 
@@ -487,17 +422,17 @@ def test_invalid_operands_are_shape_errors(op, types, message):
 def test_gelu_attribute_is_checked():
     with pytest.raises(ShapeError, match="approximate"):
         _infer("ew.gelu", [TensorType(dtypes.f32, (2,))], {"approximate": "erf"})
-    model = onnx_model("Gelu", [rand(2)], {"approximate": "fast"}, opset=20)
+    model, _ = one_node("Gelu", [rand(2)], {"approximate": "fast"}, opset=20)
     with pytest.raises(UnsupportedOpError, match="approximate"):
         leptonc.load_onnx(model)
 
 
 def test_activation_parameters_are_float_attributes():
-    model = onnx_model("LeakyRelu", [rand(2)], {"alpha": 0.25})
+    model, _ = one_node("LeakyRelu", [rand(2)], {"alpha": 0.25})
     (node,) = list(leptonc.load_onnx(model))
     assert node.op == "ew.leaky_relu" and node.attrs == {"alpha": 0.25}
-    text = leptonc.print_graph(leptonc.load_onnx(onnx_model("Gelu", [rand(2)],
-                                                            {"approximate": "tanh"}, opset=20)))
+    model, _ = one_node("Gelu", [rand(2)], {"approximate": "tanh"}, opset=20)
+    text = leptonc.print_graph(leptonc.load_onnx(model))
     assert "ew.gelu" in text and "tanh" in text
 
 

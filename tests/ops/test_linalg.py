@@ -1,11 +1,10 @@
 """Linear-algebra ops (linalg.*) and their ONNX converters: MatMul, Gemm (decomposed into
 canonical ops), Einsum, Det and MatMulInteger, against onnxruntime and numpy."""
 
-import ml_dtypes
 import numpy as np
-import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto
+from onnx_cases import BF16, assert_matches_ort, one_node, run_one
 
 import leptonc
 from leptonc.errors import ShapeError
@@ -17,56 +16,13 @@ from leptonc.ops.linalg import parse_einsum
 from leptonc.ops.registry import get_op
 
 RNG = np.random.default_rng(3)
-BF16 = np.dtype(ml_dtypes.bfloat16)
-
-
-def _elem(dtype: np.dtype) -> int:
-    return TensorProto.BFLOAT16 if dtype == BF16 else helper.np_dtype_to_tensor_dtype(dtype)
-
-
-def one_node(op_type: str, inputs: list, attrs: dict | None = None, opset: int = 21,
-             constants: tuple = (), out_elem: int | None = None):
-    """A one-node model and its feed (None inputs are omitted, ``constants`` are initializers)."""
-    names, graph_inputs, inits, feed = [], [], [], {}
-    for i, a in enumerate(inputs):
-        if a is None:
-            names.append("")
-            continue
-        names.append(f"x{i}")
-        if i in constants:
-            inits.append(numpy_helper.from_array(np.asarray(a), f"x{i}"))
-        else:
-            graph_inputs.append(helper.make_tensor_value_info(f"x{i}", _elem(a.dtype), a.shape))
-            feed[f"x{i}"] = a
-    node = helper.make_node(op_type, names, ["y"], **(attrs or {}))
-    out = helper.make_tensor_value_info("y", out_elem or _elem(inputs[0].dtype), None)
-    graph = helper.make_graph([node], "g", graph_inputs, [out], initializer=inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), feed
 
 
 def check(op_type: str, inputs: list, attrs: dict | None = None, opset: int = 21,
           rtol: float = 1e-5, atol: float = 1e-5, **kw) -> np.ndarray:
-    model, feed = one_node(op_type, inputs, attrs, opset, **kw)
-    graph = leptonc.load_onnx(model)
-    leptonc.verify(graph)
-    got = leptonc.run(graph, feed)["y"]
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    want = session.run(None, feed)[0]
-    assert got.dtype == want.dtype and got.shape == want.shape
-    if want.dtype.kind == "f":
-        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
-    else:
-        np.testing.assert_array_equal(got, want)
+    """One ONNX node through leptonc and onnxruntime: the same dtype, shape and values."""
+    (got,), _ = assert_matches_ort(*one_node(op_type, inputs, attrs, opset, **kw), rtol, atol)
     return got
-
-
-def run_one(op: str, arrays: list, attrs: dict | None = None) -> np.ndarray:
-    g = Graph()
-    ins = [g.add_input(f"in{i}", TensorType(dtypes.from_numpy(a.dtype), a.shape))
-           for i, a in enumerate(arrays)]
-    g.set_outputs([Builder(g).op(op, ins, attrs or {}, name="out")], ["out"])
-    leptonc.verify(g)
-    return leptonc.run(g, {f"in{i}": a for i, a in enumerate(arrays)})["out"]
 
 
 def rand(*shape, dtype=np.float32):
@@ -141,7 +97,7 @@ def test_integer_gemm():
     got = run_one("linalg.matmul", [a, b])
     assert got.dtype == np.int32
     model, feed = one_node("Gemm", [a, b, c], {"beta": 2.0}, opset=13)
-    y = leptonc.run(leptonc.load_onnx(model), feed)["y"]
+    y = leptonc.run(leptonc.load_onnx(model), feed)["y0"]
     np.testing.assert_array_equal(y, a @ b + 2 * c)
 
 
@@ -266,7 +222,7 @@ def test_matmul_integer_matches_onnxruntime(a_dtype, b_dtype, zero_points):
     else:
         inputs = [a, b, quantized(a_dtype), quantized(b_dtype, 3)]
     got = check("MatMulInteger", inputs, opset=10, constants=tuple(range(2, len(inputs))),
-                out_elem=TensorProto.INT32)
+                out_elems=[TensorProto.INT32])
     assert got.dtype == np.int32
 
 

@@ -3,9 +3,9 @@ convolution (groups, depthwise, dilations, 1-D/3-D, auto_pad), transposed convol
 pooling, normalisation, resize and sampling; run-time shape inputs; error messages."""
 
 import numpy as np
-import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto
+from onnx_cases import assert_matches_ort, one_node, run_leptonc, run_ort
 
 import leptonc
 from leptonc.errors import ShapeError
@@ -13,67 +13,17 @@ from leptonc.errors import ShapeError
 RNG = np.random.default_rng(11)
 
 
-# ----- helpers: one ONNX node through leptonc and onnxruntime --------------------------------
 def randn(*shape, dtype=np.float32) -> np.ndarray:
     return RNG.standard_normal(shape).astype(dtype)
 
 
-def one_node(op_type: str, inputs: list, attrs: dict | None = None, opset: int = 21,
-             constants: tuple = (), n_outputs: int = 1, shapes: dict | None = None,
-             out_elems: tuple | None = None):
-    """A one-node model and its feed: ``inputs`` are arrays or None (omitted); the indices in
-    ``constants`` become initializers; ``shapes`` overrides declared input shapes (symbolic
-    dims); ``out_elems`` declares output element types (default: the first input's)."""
-    names, graph_inputs, inits, feed = [], [], [], {}
-    for i, a in enumerate(inputs):
-        if a is None:
-            names.append("")
-            continue
-        names.append(f"x{i}")
-        if i in constants:
-            inits.append(numpy_helper.from_array(np.asarray(a), f"x{i}"))
-        else:
-            elem = helper.np_dtype_to_tensor_dtype(a.dtype)
-            shape = (shapes or {}).get(i, a.shape)
-            graph_inputs.append(helper.make_tensor_value_info(f"x{i}", elem, shape))
-            feed[f"x{i}"] = a
-    outs = [f"y{k}" for k in range(n_outputs)]
-    elems = out_elems or (helper.np_dtype_to_tensor_dtype(inputs[0].dtype),) * n_outputs
-    node = helper.make_node(op_type, names, outs, **(attrs or {}))
-    graph = helper.make_graph([node], "g", graph_inputs,
-                              [helper.make_tensor_value_info(o, e, None)
-                               for o, e in zip(outs, elems, strict=True)], initializer=inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), feed
-
-
-def run_both(model, feed) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    graph = leptonc.load_onnx(model)
-    leptonc.verify(graph)
-    got = leptonc.run(graph, feed)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    want = session.run(None, feed)
-    return [got[n] for n in graph.output_names], want
-
-
-def run_leptonc(model, feed) -> list[np.ndarray]:
-    graph = leptonc.load_onnx(model)
-    leptonc.verify(graph)
-    got = leptonc.run(graph, feed)
-    return [got[n] for n in graph.output_names]
-
-
 def check(op_type: str, inputs: list, attrs: dict | None = None, rtol=1e-4, atol=1e-5,
           **kwargs) -> list[np.ndarray]:
-    got, want = run_both(*one_node(op_type, inputs, attrs, **kwargs))
-    assert len(got) == len(want)
-    for g, w in zip(got, want, strict=True):
-        assert g.dtype == w.dtype and g.shape == w.shape, (g.dtype, g.shape, w.dtype, w.shape)
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+    """One ONNX node through leptonc and onnxruntime: the same dtypes and shapes, every
+    output (integers too) within the tolerances."""
+    got, _ = assert_matches_ort(*one_node(op_type, inputs, attrs, **kwargs), rtol, atol,
+                                exact=False)
     return got
-
-
-def ops_of(model) -> list[str]:
-    return [n.op for n in leptonc.load_onnx(model)]
 
 
 # ----- convolution -----------------------------------------------------------------------------
@@ -108,11 +58,10 @@ def test_conv_same_padding_on_dynamic_spatial_dims_is_resolved_at_run_time():
     graph = leptonc.load_onnx(model)
     conv = next(iter(graph))
     assert conv.attrs["auto_pad"] == "SAME_UPPER"
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     for shape in [(1, 3, 8, 8), (2, 3, 7, 10)]:
         x = randn(*shape)
         np.testing.assert_allclose(leptonc.run(graph, {"x0": x})["y0"],
-                                   session.run(None, {"x0": x})[0], rtol=1e-4, atol=1e-5)
+                                   run_ort(model, {"x0": x})[0], rtol=1e-4, atol=1e-5)
 
 
 def test_conv_static_auto_pad_becomes_explicit_pads():
@@ -158,12 +107,11 @@ def test_conv_transpose_on_dynamic_spatial_dims_resolves_pads_at_run_time(attrs,
     model, _ = one_node("ConvTranspose", [randn(1, 2, 4, 4), w], attrs, constants=(1,),
                         shapes={0: (1, 2, "H", "W")})
     graph = leptonc.load_onnx(model)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     assert graph.outputs[0].type.shape[2:] in ((None, None), (9, 12))
     for shape in shapes:
         x = randn(*shape)
         np.testing.assert_allclose(leptonc.run(graph, {"x0": x})["y0"],
-                                   session.run(None, {"x0": x})[0], rtol=1e-4, atol=1e-5)
+                                   run_ort(model, {"x0": x})[0], rtol=1e-4, atol=1e-5)
 
 
 def test_col2im_inverts_overlapping_patches_like_onnxruntime():
@@ -373,7 +321,7 @@ def test_resize_constant_scales_give_a_static_shape_runtime_ones_do_not():
     dynamic, feed = one_node("Resize", [x, None, scales], {"mode": "linear"}, opset=13)
     assert leptonc.load_onnx(static).outputs[0].type.shape == (1, 1, 6, 6)
     assert leptonc.load_onnx(dynamic).outputs[0].type.shape == (None, None, None, None)
-    got, want = run_both(dynamic, feed)
+    got, want = run_leptonc(dynamic, feed), run_ort(dynamic, feed)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
 
 
@@ -424,7 +372,7 @@ def test_deform_conv_with_zero_offsets_is_a_conv():
     offsets = np.zeros((1, 2 * 9 * 2, 4, 4), np.float32)
     got = run_leptonc(*one_node("DeformConv", [x, w, offsets, b],
                                 {"group": 2, "offset_group": 2}, opset=19))
-    want, _ = run_both(*one_node("Conv", [x, w, b], {"group": 2}))
+    want = run_leptonc(*one_node("Conv", [x, w, b], {"group": 2}))
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-5)
 
 

@@ -2,11 +2,10 @@
 (per-tensor, per-axis, blocked; 4/8/16-bit), DynamicQuantizeLinear, QLinearMatMul,
 QLinearConv and ConvInteger, against onnxruntime and hand-computed values."""
 
-import ml_dtypes
 import numpy as np
-import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, numpy_helper
+from onnx_cases import assert_matches_ort, elem_type, one_node, run_one
 
 import leptonc
 from leptonc.errors import ShapeError
@@ -19,58 +18,14 @@ RNG = np.random.default_rng(11)
 I4, U4 = dtypes.parse_dtype("i4"), dtypes.parse_dtype("u4")
 
 
-def _elem(dtype: np.dtype) -> int:
-    if dtype == np.dtype(ml_dtypes.bfloat16):
-        return TensorProto.BFLOAT16
-    return helper.np_dtype_to_tensor_dtype(dtype)
-
-
-def one_node(op_type: str, inputs: list, attrs: dict | None, opset: int, out_elems: list[int],
-             constants: tuple = ()):
-    """A one-node model and its feed (None inputs are omitted, ``constants`` are initializers)."""
-    names, graph_inputs, inits, feed = [], [], [], {}
-    for i, a in enumerate(inputs):
-        if a is None:
-            names.append("")
-            continue
-        names.append(f"x{i}")
-        if i in constants:
-            inits.append(numpy_helper.from_array(np.asarray(a), f"x{i}"))
-        else:
-            graph_inputs.append(helper.make_tensor_value_info(f"x{i}", _elem(a.dtype), a.shape))
-            feed[f"x{i}"] = np.asarray(a)
-    outs = [f"y{k}" for k in range(len(out_elems))]
-    node = helper.make_node(op_type, names, outs, **(attrs or {}))
-    graph = helper.make_graph([node], "g", graph_inputs,
-                              [helper.make_tensor_value_info(o, e, None)
-                               for o, e in zip(outs, out_elems, strict=True)], initializer=inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), feed
-
-
 def check(op_type: str, inputs: list, attrs: dict | None = None, opset: int = 21,
           out_elems: list[int] | None = None, constants: tuple = (), atol: float = 0.0
           ) -> list[np.ndarray]:
     """Compare with onnxruntime: integers exactly, floats within ``atol``."""
     model, feed = one_node(op_type, inputs, attrs, opset, out_elems or [TensorProto.UINT8],
-                           constants)
-    graph = leptonc.load_onnx(model)
-    leptonc.verify(graph)
-    got = leptonc.run(graph, feed)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    want = session.run(None, feed)
-    results = [got[n] for n in graph.output_names]
-    for g, w in zip(results, want, strict=True):
-        assert g.dtype == w.dtype and g.shape == w.shape
-        np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), rtol=0, atol=atol)
-    return results
-
-
-def run_graph(op: str, arrays: list, types: list[TensorType], attrs: dict) -> np.ndarray:
-    g = Graph()
-    ins = [None if t is None else g.add_input(f"in{i}", t) for i, t in enumerate(types)]
-    g.set_outputs([Builder(g).op(op, ins, attrs, name="out")], ["out"])
-    leptonc.verify(g)
-    return leptonc.run(g, {f"in{i}": a for i, a in enumerate(arrays) if a is not None})["out"]
+                           constants=constants)
+    got, _ = assert_matches_ort(model, feed, rtol=0, atol=atol, exact=False)
+    return got
 
 
 def typed(a: np.ndarray, dtype=None) -> TensorType:
@@ -88,7 +43,7 @@ def quantized(dtype, *shape) -> np.ndarray:
 def test_quantize_per_tensor_matches_onnxruntime(opset, zp_dtype):
     x = RNG.uniform(-40, 40, (3, 8)).astype(np.float32)
     scale, zp = np.float32(0.3), np.array(3, zp_dtype)
-    check("QuantizeLinear", [x, scale, zp], {}, opset, [_elem(np.dtype(zp_dtype))])
+    check("QuantizeLinear", [x, scale, zp], {}, opset, [elem_type(np.dtype(zp_dtype))])
 
 
 def test_quantize_without_zero_point_defaults_to_uint8():
@@ -110,7 +65,7 @@ def test_quantize_per_axis_matches_onnxruntime(axis):
 def test_quantize_to_16_bits_matches_onnxruntime(zp_dtype):
     x = RNG.uniform(-3000, 3000, (20,)).astype(np.float32)
     check("QuantizeLinear", [x, np.float32(0.07), np.array(100, zp_dtype)], {}, 21,
-          [_elem(np.dtype(zp_dtype))])
+          [elem_type(np.dtype(zp_dtype))])
 
 
 def test_quantize_f16_input_and_scale_matches_onnxruntime():
@@ -128,8 +83,8 @@ def test_quantize_blocked_matches_onnxruntime():
 
 def test_quantize_rounds_half_to_even_and_saturates():
     x = np.array([0.5, 1.5, 2.5, -0.5, -1.5, 300.0, -300.0, 126.5], np.float32)
-    got = run_graph("quant.quantize", [x, np.float32(1.0)], [typed(x), TensorType(dtypes.f32, ())],
-                    {"dtype": dtypes.i8})
+    got = run_one("quant.quantize", [x, np.float32(1.0)], {"dtype": dtypes.i8},
+                  [typed(x), TensorType(dtypes.f32, ())])
     assert got.dtype == np.int8
     assert got.tolist() == [0, 2, 2, 0, -2, 127, -128, 126]
 
@@ -137,15 +92,15 @@ def test_quantize_rounds_half_to_even_and_saturates():
 @pytest.mark.parametrize("storage, want", [(I4, [-8, -2, 0, 2, 7]), (U4, [0, 0, 0, 2, 15])])
 def test_quantize_to_4_bits_saturates_to_the_4_bit_range(storage, want):
     x = np.array([-100.0, -2.4, 0.2, 2.5, 100.0], np.float32)
-    got = run_graph("quant.quantize", [x, np.float32(1.0)], [typed(x), TensorType(dtypes.f32, ())],
-                    {"dtype": storage})
+    got = run_one("quant.quantize", [x, np.float32(1.0)], {"dtype": storage},
+                  [typed(x), TensorType(dtypes.f32, ())])
     assert got.dtype == storage.numpy and got.tolist() == want
 
 
 def test_quantize_to_2_bits():
     x = np.array([-5.0, -1.0, 0.4, 0.6, 5.0], np.float32)
-    got = run_graph("quant.quantize", [x, np.float32(1.0)], [typed(x), TensorType(dtypes.f32, ())],
-                    {"dtype": dtypes.parse_dtype("i2")})
+    got = run_one("quant.quantize", [x, np.float32(1.0)], {"dtype": dtypes.parse_dtype("i2")},
+                  [typed(x), TensorType(dtypes.f32, ())])
     assert got.tolist() == [-2, -1, 0, 1, 1]
 
 
@@ -175,9 +130,9 @@ def test_quantize_precision_attribute_divides_in_that_type():
     # f16 has a spacing of 2 above 2048: 2050.9 divides to 2050 there, to 2050.9 in f32
     x = np.array([2050.9], np.float32)
     types = [typed(x), TensorType(dtypes.f32, ())]
-    wide = run_graph("quant.quantize", [x, np.float32(1.0)], types, {"dtype": dtypes.i16})
-    narrow = run_graph("quant.quantize", [x, np.float32(1.0)], types,
-                       {"dtype": dtypes.i16, "precision": dtypes.f16})
+    wide = run_one("quant.quantize", [x, np.float32(1.0)], {"dtype": dtypes.i16}, types)
+    narrow = run_one("quant.quantize", [x, np.float32(1.0)],
+                     {"dtype": dtypes.i16, "precision": dtypes.f16}, types)
     assert wide.tolist() == [2051] and narrow.tolist() == [2050]
 
 
@@ -254,9 +209,8 @@ def test_dequantize_output_dtype_attribute():
 def test_dequantize_i4():
     q = np.array([-8, -1, 0, 7], np.int8)
     zp = np.array(-1, np.int8)
-    got = run_graph("quant.dequantize", [q, np.float32(0.5), zp],
-                    [typed(q, I4), TensorType(dtypes.f32, ()), typed(zp, I4)],
-                    {"dtype": dtypes.f32})
+    got = run_one("quant.dequantize", [q, np.float32(0.5), zp], {"dtype": dtypes.f32},
+                  [typed(q, I4), TensorType(dtypes.f32, ()), typed(zp, I4)])
     assert got.tolist() == [-3.5, 0.0, 0.5, 4.0]
 
 
@@ -264,9 +218,9 @@ def test_quantize_dequantize_round_trip_is_within_half_a_step():
     x = RNG.uniform(-1, 1, (50,)).astype(np.float32)
     scale, zp = np.float32(2 / 255), np.array(0, np.int8)
     types = [typed(x), TensorType(dtypes.f32, ()), typed(zp)]
-    q = run_graph("quant.quantize", [x, scale, zp], types, {"dtype": dtypes.i8})
-    back = run_graph("quant.dequantize", [q, scale, zp], [typed(q)] + types[1:],
-                     {"dtype": dtypes.f32})
+    q = run_one("quant.quantize", [x, scale, zp], {"dtype": dtypes.i8}, types)
+    back = run_one("quant.dequantize", [q, scale, zp], {"dtype": dtypes.f32},
+                   [typed(q)] + types[1:])
     assert np.max(np.abs(back - x)) <= scale / 2 + 1e-7
 
 
@@ -291,7 +245,7 @@ def test_qlinear_matmul_matches_onnxruntime(q_dtype, a_shape, b_shape):
     inputs = [a, np.float32(0.02), np.array(3, q_dtype), b, np.float32(0.03),
               np.array(-1 if q_dtype == np.int8 else 130, q_dtype), np.float32(0.9),
               np.array(5, q_dtype)]
-    check("QLinearMatMul", inputs, {}, 10, [_elem(np.dtype(q_dtype))])
+    check("QLinearMatMul", inputs, {}, 10, [elem_type(np.dtype(q_dtype))])
 
 
 def test_qlinear_matmul_per_column_scales_by_hand():
@@ -301,7 +255,7 @@ def test_qlinear_matmul_per_column_scales_by_hand():
     b_zp = np.array([1, 0], np.uint8)
     ins = [a, np.float32(0.1), np.array(0, np.uint8), b, b_scale, b_zp, np.float32(0.5),
            np.array(2, np.uint8)]
-    got = run_graph("quant.qlinear_matmul", ins, [typed(v) for v in ins], {})
+    got = run_one("quant.qlinear_matmul", ins, {}, [typed(v) for v in ins])
     # acc = [10*0 + 20*2, 10*2 + 20*4] = [40, 100]; * [0.1*1/0.5, 0.1*0.5/0.5] = [8, 10]; + 2
     assert got.tolist() == [[10, 12]]
 
@@ -325,7 +279,7 @@ def test_conv_integer_per_channel_weight_zero_point_by_hand():
     w = np.stack([np.full((1, 1, 1), 5), np.full((1, 1, 1), 9)]).astype(np.uint8)
     w_zp = np.array([4, 10], np.uint8)
     ins = [x, w, np.array(1, np.uint8), w_zp]
-    got = run_graph("quant.conv_integer", ins, [typed(v) for v in ins], {})
+    got = run_one("quant.conv_integer", ins, {}, [typed(v) for v in ins])
     # (3 - 1) * (5 - 4) = 2 and (3 - 1) * (9 - 10) = -2 at every position
     assert got.tolist() == [[[[2, 2], [2, 2]], [[-2, -2], [-2, -2]]]]
 
@@ -340,7 +294,7 @@ def test_qlinear_conv_matches_onnxruntime(attrs, q_dtype):
     bias = RNG.integers(-500, 500, 6).astype(np.int32)
     inputs = [x, np.float32(0.05), np.array(2, q_dtype), w, w_scale, w_zp, np.float32(0.08),
               np.array(-3 if q_dtype == np.int8 else 100, q_dtype), bias]
-    check("QLinearConv", inputs, attrs, 10, [_elem(np.dtype(q_dtype))], constants=(3, 4, 5, 8))
+    check("QLinearConv", inputs, attrs, 10, [elem_type(np.dtype(q_dtype))], constants=(3, 4, 5, 8))
 
 
 def test_qlinear_conv_shape_with_symbolic_batch():

@@ -2,11 +2,10 @@
 losses (reduce.*) with their ONNX converters: numbers against onnxruntime across opsets,
 empty-set identities, run-time axes, dtype preservation and the pre-13 softmax semantics."""
 
-import ml_dtypes
 import numpy as np
-import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto
+from onnx_cases import BF16, assert_matches_ort, one_node, run_leptonc, run_one, run_ort
 
 import leptonc
 from leptonc.errors import ShapeError
@@ -16,67 +15,15 @@ from leptonc.ir.graph import Graph
 from leptonc.ir.types import TensorType
 
 RNG = np.random.default_rng(7)
-BF16 = np.dtype(ml_dtypes.bfloat16)
-
-
-# ----- helpers: one ONNX node through leptonc and onnxruntime --------------------------------
-def _elem(dtype: np.dtype) -> int:
-    return TensorProto.BFLOAT16 if dtype == BF16 else helper.np_dtype_to_tensor_dtype(dtype)
-
-
-def one_node(op_type: str, inputs: list, attrs: dict | None = None, opset: int = 21,
-             constants: tuple = (), n_outputs: int = 1, shapes: dict | None = None,
-             out_elem: int | None = None):
-    """A one-node model and its feed: ``inputs`` are arrays or None (omitted); the indices in
-    ``constants`` become initializers; ``shapes`` overrides declared input shapes; outputs
-    are declared with ``out_elem`` (default: the first input's element type)."""
-    names, graph_inputs, inits, feed = [], [], [], {}
-    for i, a in enumerate(inputs):
-        if a is None:
-            names.append("")
-            continue
-        names.append(f"x{i}")
-        if i in constants:
-            inits.append(numpy_helper.from_array(np.asarray(a), f"x{i}"))
-        else:
-            shape = (shapes or {}).get(i, a.shape)
-            graph_inputs.append(helper.make_tensor_value_info(f"x{i}", _elem(a.dtype), shape))
-            feed[f"x{i}"] = a
-    outs = [f"y{k}" for k in range(n_outputs)]
-    out_elem = out_elem or _elem(inputs[0].dtype)
-    node = helper.make_node(op_type, names, outs, **(attrs or {}))
-    graph = helper.make_graph([node], "g", graph_inputs,
-                              [helper.make_tensor_value_info(o, out_elem, None)
-                               for o in outs], initializer=inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), feed
-
-
-def run_both(model, feed) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    graph = leptonc.load_onnx(model)
-    leptonc.verify(graph)
-    got = leptonc.run(graph, feed)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    want = session.run(None, feed)
-    return [got[n] for n in graph.output_names], want
 
 
 def check(op_type: str, inputs: list, attrs: dict | None = None, opset: int = 21,
           rtol: float = 1e-5, atol: float = 1e-6, **kw) -> list[np.ndarray]:
-    got, want = run_both(*one_node(op_type, inputs, attrs, opset, **kw))
-    for g, w in zip(got, want, strict=True):
-        assert g.dtype == w.dtype and g.shape == w.shape
-        np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), rtol=rtol,
-                                   atol=atol, equal_nan=True)
+    """One ONNX node through leptonc and onnxruntime: the same dtypes and shapes, every
+    output within the tolerances."""
+    got, _ = assert_matches_ort(*one_node(op_type, inputs, attrs, opset, **kw), rtol, atol,
+                                exact=False)
     return got
-
-
-def run_one(op: str, arrays: list, attrs: dict | None = None) -> np.ndarray:
-    g = Graph()
-    ins = [g.add_input(f"in{i}", TensorType(dtypes.from_numpy(a.dtype), a.shape))
-           for i, a in enumerate(arrays)]
-    g.set_outputs([Builder(g).op(op, ins, attrs or {}, name="out")], ["out"])
-    leptonc.verify(g)
-    return leptonc.run(g, {f"in{i}": a for i, a in enumerate(arrays)})["out"]
 
 
 def positive(*shape):
@@ -194,7 +141,7 @@ def test_arg_extrema_match_onnxruntime(op_type, attrs, opset):
     if opset < 12 and "select_last_index" in attrs:
         pytest.skip("select_last_index arrived in opset 12")
     x = RNG.integers(0, 3, (3, 4, 5)).astype(np.float32)  # many ties
-    got = check(op_type, [x], attrs, opset, out_elem=TensorProto.INT64)
+    got = check(op_type, [x], attrs, opset, out_elems=[TensorProto.INT64])
     assert got[0].dtype == np.int64
 
 
@@ -220,8 +167,8 @@ def test_pre13_softmax_normalises_all_trailing_dims_together():
 
 def test_pre13_softmax_with_symbolic_leading_dims():
     x = RNG.standard_normal((2, 3, 4)).astype(np.float32)
-    got, want = run_both(*one_node("LogSoftmax", [x], {"axis": 1}, opset=11,
-                                   shapes={0: ("batch", 3, 4)}))
+    model, feed = one_node("LogSoftmax", [x], {"axis": 1}, opset=11, shapes={0: ("batch", 3, 4)})
+    got, want = run_leptonc(model, feed), run_ort(model, feed)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
 
 

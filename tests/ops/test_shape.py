@@ -4,9 +4,9 @@ inputs; inference over static, symbolic and unknown dims; folding of static shap
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import helper, numpy_helper
+from onnx_cases import assert_matches_ort, node_model
 
 import leptonc
 from leptonc.errors import ShapeError
@@ -34,51 +34,18 @@ def ints(*values):
 # ----- one-node ONNX models, run by leptonc and onnxruntime -----------------------------------------
 def one_node_model(op_type: str, feeds: dict, attrs: dict | None = None, *, opset: int = 18,
                    consts: tuple = (), outputs: int = 1, dims: dict | None = None
-                   ) -> onnx.ModelProto:
-    """``feeds`` in input order (None: an omitted optional input); names in ``consts`` become
-    initializers; ``dims`` overrides a graph input's declared shape (symbols, None)."""
-    dims = dims or {}
-    graph_inputs, initializers = [], []
-    for name, array in feeds.items():
-        if array is None:
-            continue
-        if name in consts:
-            initializers.append(numpy_helper.from_array(array, name))
-        else:
-            elem = helper.np_dtype_to_tensor_dtype(array.dtype)
-            graph_inputs.append(helper.make_tensor_value_info(name, elem, dims.get(name, array.shape)))
-    out_names = [f"y{i}" for i in range(outputs)]
-    node = helper.make_node(op_type, [n if a is not None else "" for n, a in feeds.items()],
-                            out_names, **(attrs or {}))
-    graph = helper.make_graph([node], "g", graph_inputs,
-                              [helper.make_empty_tensor_value_info(n) for n in out_names],
-                              initializers)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                             ir_version=8)
-
-
-def run_both(model: onnx.ModelProto, feeds: dict) -> tuple[list, list, Graph]:
-    consts = {t.name for t in model.graph.initializer}
-    runtime = {k: v for k, v in feeds.items() if v is not None and k not in consts}
-    graph = leptonc.load_onnx(model)
-    leptonc.verify(graph)
-    got = leptonc.run(graph, runtime)
-    ours = [got[name] for name in graph.output_names]
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    theirs = session.run(None, runtime)
-    return ours, theirs, graph
+                   ) -> tuple[onnx.ModelProto, dict]:
+    """A one-node model and its run-time feed: ``feeds`` in input order (None: an omitted
+    optional input); names in ``consts`` become initializers; ``dims`` overrides a graph
+    input's declared shape (symbols, None); outputs ``y0, y1, ...`` are declared untyped."""
+    return node_model(op_type, feeds, [f"y{i}" for i in range(outputs)], attrs, opset,
+                      initializers=consts, shapes=dims, ir_version=8)
 
 
 def check(op_type: str, feeds: dict, attrs: dict | None = None, **kw) -> Graph:
     """Run a one-node model both ways and require identical results (shape, dtype, values)."""
-    ours, theirs, graph = run_both(one_node_model(op_type, feeds, attrs, **kw), feeds)
-    assert len(ours) == len(theirs)
-    for a, b in zip(ours, theirs, strict=True):
-        assert a.shape == b.shape and a.dtype == b.dtype
-        if a.dtype.kind == "f":
-            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
-        else:
-            np.testing.assert_array_equal(a, b)
+    _, graph = assert_matches_ort(*one_node_model(op_type, feeds, attrs, **kw), rtol=1e-6,
+                                  atol=1e-6)
     return graph
 
 
@@ -132,8 +99,8 @@ def test_depth_to_space_and_back(mode):
     check("DepthToSpace", {"x": rand(2, 8, 3, 2)}, {"blocksize": 2, "mode": mode}, opset=13)
     check("SpaceToDepth", {"x": rand(2, 2, 6, 4)}, {"blocksize": 2}, opset=13)
     x = rand(1, 8, 2, 3)
-    graph = leptonc.load_onnx(one_node_model("DepthToSpace", {"x": x}, {"blocksize": 2,
-                                                                        "mode": mode}))
+    model, _ = one_node_model("DepthToSpace", {"x": x}, {"blocksize": 2, "mode": mode})
+    graph = leptonc.load_onnx(model)
     y = leptonc.run(graph, {"x": x})["y0"]
     back = Graph()
     inp = back.add_input("y", TensorType(dtypes.f32, y.shape))
@@ -155,7 +122,7 @@ def test_concat(axis):
 
 def test_concat_strings_and_bools_pass_through():
     words = np.array([["a", "b"]], dtype=object)
-    graph = leptonc.load_onnx(one_node_model("Concat", {"a": words, "b": words}, {"axis": 0}))
+    graph = leptonc.load_onnx(one_node_model("Concat", {"a": words, "b": words}, {"axis": 0})[0])
     assert leptonc.run(graph, {"a": words, "b": words})["y0"].tolist() == [["a", "b"]] * 2
     check("Concat", {"a": np.array([True, False]), "b": np.array([False])}, {"axis": 0})
 
@@ -180,7 +147,7 @@ _STRING_EXTRA_INPUTS = {"Gather": {"i": ints(2, 0)}, "Tile": {"r": ints(1, 2)},
 def test_strings_pass_through(op_type, attrs, numpy_fn):
     x = np.array([["a", "bb", "c"], ["d", "", "f"]], dtype=object)
     extra = _STRING_EXTRA_INPUTS.get(op_type, {})
-    model = one_node_model(op_type, {"x": x, **extra}, attrs, consts=tuple(extra), opset=13)
+    model, _ = one_node_model(op_type, {"x": x, **extra}, attrs, consts=tuple(extra), opset=13)
     graph = leptonc.load_onnx(model)
     got = leptonc.run(graph, {"x": x})["y0"]
     assert got.dtype == object and got.tolist() == numpy_fn(x).tolist()
@@ -359,9 +326,9 @@ def test_tensor_scatter(mode, axis):
     capacity = cache.shape[axis]
     # linear writes must fit; circular ones wrap past the end
     update, starts = rand(*shape), ints(1, capacity - (2 if mode == "linear" else 1))
-    graph = leptonc.load_onnx(one_node_model("TensorScatter", {"c": cache, "u": update, "w": starts},
-                                             {"axis": axis, "mode": mode}, opset=24))
-    got = leptonc.run(graph, {"c": cache, "u": update, "w": starts})["y0"]
+    model, feed = one_node_model("TensorScatter", {"c": cache, "u": update, "w": starts},
+                                 {"axis": axis, "mode": mode}, opset=24)
+    got = leptonc.run(leptonc.load_onnx(model), feed)["y0"]
     want = _tensor_scatter_reference(cache, update, starts, axis % 4, mode == "circular")
     np.testing.assert_array_equal(got, want)
 
@@ -419,8 +386,9 @@ def test_top_k(opset, attrs):
 def test_top_k_ties_keep_index_order():
     x = np.array([2, 7, 7, 1, 7, 2], np.uint64)
     for largest, want in [(1, [1, 2, 4, 0]), (0, [3, 0, 5, 1])]:
-        graph = leptonc.load_onnx(one_node_model("TopK", {"x": x, "k": ints(4)},
-                                                 {"largest": largest}, outputs=2, consts=("k",)))
+        model, _ = one_node_model("TopK", {"x": x, "k": ints(4)}, {"largest": largest},
+                                  outputs=2, consts=("k",))
+        graph = leptonc.load_onnx(model)
         values, indices = (leptonc.run(graph, {"x": x})[n] for n in graph.output_names)
         assert indices.tolist() == want and values.tolist() == x[want].tolist()
 

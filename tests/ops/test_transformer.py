@@ -5,17 +5,15 @@ import math
 
 import ml_dtypes
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
+from onnx_cases import assert_matches_ort, build_op, elem_type, node_model, run_op
 
 import leptonc
 from leptonc.analysis import node_macs
 from leptonc.errors import ShapeError
 from leptonc.ir import dtypes
 from leptonc.ir.builder import Builder
-from leptonc.ir.dtypes import from_numpy
 from leptonc.ir.graph import Graph
 from leptonc.ir.types import TensorType
 
@@ -24,26 +22,6 @@ RNG = np.random.default_rng(0)
 
 def rand(*shape, dtype=np.float32):
     return RNG.standard_normal(shape).astype(dtype)
-
-
-# ----- running one op through the IR -----------------------------------------------------------
-def build(op: str, arrays: list, attrs: dict | None = None) -> Graph:
-    """A graph with one ``op`` node whose inputs are graph inputs (None: omitted)."""
-    g = Graph()
-    ins = [None if a is None else g.add_input(f"in{i}", TensorType(from_numpy(a.dtype), a.shape))
-           for i, a in enumerate(arrays)]
-    out = Builder(g).op(op, ins, attrs or {}, name="out")
-    outs = list(out) if isinstance(out, tuple) else [out]
-    g.set_outputs(outs, [f"out{i}" for i in range(len(outs))])
-    leptonc.verify(g)
-    return g
-
-
-def run_op(op: str, arrays: list, attrs: dict | None = None) -> list[np.ndarray]:
-    g = build(op, arrays, attrs)
-    feed = {f"in{i}": a for i, a in enumerate(arrays) if a is not None}
-    result = leptonc.run(g, feed)
-    return [result[name] for name in g.output_names]
 
 
 # ----- attention reference: per head, written out --------------------------------------------
@@ -220,12 +198,12 @@ def test_attention_types_with_symbolic_dims():
 
 
 def test_attention_macs():
-    g = build("nn.attention", [rand(2, 4, 3, 8), rand(2, 2, 5, 8), rand(2, 2, 5, 6)])
+    g = build_op("nn.attention", [rand(2, 4, 3, 8), rand(2, 2, 5, 8), rand(2, 2, 5, 6)])
     assert node_macs(g.nodes[0]) == 2 * 4 * 3 * 5 * (8 + 6)
 
 
 def test_attention_text_round_trip():
-    g = build("nn.attention", [rand(1, 2, 3, 4), rand(1, 2, 3, 4), rand(1, 2, 3, 4)],
+    g = build_op("nn.attention", [rand(1, 2, 3, 4), rand(1, 2, 3, 4), rand(1, 2, 3, 4)],
               {"is_causal": True, "softmax_dtype": dtypes.f64, "scores_output": "bias"})
     text = leptonc.print_graph(g)
     assert "softmax_dtype=f64" in text
@@ -241,15 +219,15 @@ def test_attention_text_round_trip():
 ])
 def test_attention_shape_errors(shapes, attrs, message):
     with pytest.raises(ShapeError, match=message):
-        build("nn.attention", [rand(*s) for s in shapes], attrs)
+        build_op("nn.attention", [rand(*s) for s in shapes], attrs)
 
 
 def test_attention_rejects_half_a_cache_and_wide_masks():
     q = rand(1, 2, 2, 4)
     with pytest.raises(ShapeError, match="past_key and past_value must be given together"):
-        build("nn.attention", [q, q, q, None, rand(1, 2, 3, 4)])
+        build_op("nn.attention", [q, q, q, None, rand(1, 2, 3, 4)])
     with pytest.raises(ShapeError, match="mask covers 5 keys, attention has only 2"):
-        build("nn.attention", [q, q, q, rand(2, 5)])
+        build_op("nn.attention", [q, q, q, rand(2, 5)])
 
 
 # ----- nn.rotary_embedding ---------------------------------------------------------------------
@@ -295,10 +273,10 @@ def test_rotary_embedding_packed_layout_without_positions():
 
 def test_rotary_embedding_errors():
     with pytest.raises(ShapeError, match="needs num_heads"):
-        build("nn.rotary_embedding", [rand(2, 5, 24), rand(2, 5, 4), rand(2, 5, 4)])
+        build_op("nn.rotary_embedding", [rand(2, 5, 24), rand(2, 5, 4), rand(2, 5, 4)])
     with pytest.raises(ShapeError, match="last dim 2"):
-        build("nn.rotary_embedding", [rand(1, 2, 5, 8), rand(9, 4), rand(9, 4),
-                                      np.zeros((1, 5), np.int64)], {"rotary_dim": 4})
+        build_op("nn.rotary_embedding", [rand(1, 2, 5, 8), rand(9, 4), rand(9, 4),
+                                         np.zeros((1, 5), np.int64)], {"rotary_dim": 4})
 
 
 # ----- gated activations and state-space blocks -----------------------------------------------
@@ -308,7 +286,7 @@ def test_swiglu():
     a64 = a.astype(np.float64)
     assert_close(y, a64 / (1 + np.exp(-1.5 * a64)) * b)
     with pytest.raises(ShapeError, match="equal shapes"):
-        build("nn.swiglu", [rand(3, 8), rand(1, 8)])
+        build_op("nn.swiglu", [rand(3, 8), rand(1, 8)])
 
 
 @pytest.mark.parametrize("with_past", [False, True])
@@ -379,38 +357,17 @@ def test_linear_attention_state_carries_across_calls():
 def test_linear_attention_checks_rule_inputs():
     q = rand(1, 2, 8)
     with pytest.raises(ShapeError, match="'gated' needs decay"):
-        build("nn.linear_attention", [q, q, q], {"q_heads": 2, "kv_heads": 2, "update_rule": "gated"})
+        build_op("nn.linear_attention", [q, q, q], {"q_heads": 2, "kv_heads": 2, "update_rule": "gated"})
     with pytest.raises(ShapeError, match="'linear' forbids beta"):
-        build("nn.linear_attention", [q, q, q, None, None, rand(1, 2, 2)],
-              {"q_heads": 2, "kv_heads": 2, "update_rule": "linear"})
+        build_op("nn.linear_attention", [q, q, q, None, None, rand(1, 2, 2)],
+                 {"q_heads": 2, "kv_heads": 2, "update_rule": "linear"})
 
 
 # ----- through the ONNX frontend, against onnxruntime -----------------------------------------
-_ONNX_TYPES = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float16): TensorProto.FLOAT16,
-               np.dtype(np.bool_): TensorProto.BOOL, np.dtype(np.int64): TensorProto.INT64}
-
-
 def onnx_model(op: str, feeds: dict, outputs: list[str], opset: int = 23, **attrs):
-    node = helper.make_node(op, list(feeds), outputs, **attrs)
-    out_type = _ONNX_TYPES[next(iter(feeds.values())).dtype]
-    graph = helper.make_graph(
-        [node], op.lower(),
-        [helper.make_tensor_value_info(n, _ONNX_TYPES[a.dtype], a.shape)
-         for n, a in feeds.items() if n],
-        [helper.make_tensor_value_info(n, out_type, None) for n in outputs if n])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-
-
-def compare_with_onnxruntime(model: onnx.ModelProto, feeds: dict, rtol=1e-5, atol=1e-6):
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    expected = session.run(None, feeds)
-    graph = leptonc.load_onnx(model)
-    leptonc.verify(graph)
-    got = leptonc.run(graph, feeds)
-    for name, want in zip(graph.output_names, expected, strict=True):
-        assert got[name].dtype == want.dtype, name
-        np.testing.assert_allclose(got[name].astype(np.float64), want.astype(np.float64),
-                                   rtol=rtol, atol=atol, err_msg=name)
+    """A one-node model and its feed; the outputs are declared with the first input's type."""
+    out_elem = elem_type(next(iter(feeds.values())).dtype)
+    return node_model(op, feeds, outputs, attrs, opset, out_elems=[out_elem] * len(outputs))
 
 
 @pytest.mark.parametrize("case", ["mha", "gqa_causal", "float_mask", "bool_mask", "softcap",
@@ -432,21 +389,19 @@ def test_onnx_attention_4d_matches_onnxruntime(case):
         feeds["attn_mask"] = rand(4, 4)
         attrs["qk_matmul_output_mode"] = 2
         outputs = ["Y", "", "", "qk"]
-    compare_with_onnxruntime(onnx_model("Attention", feeds, outputs, **attrs), feeds)
+    assert_matches_ort(*onnx_model("Attention", feeds, outputs, **attrs))
 
 
 def test_onnx_attention_3d_with_kv_cache_matches_onnxruntime():
     feeds = {"Q": rand(1, 3, 4 * 8), "K": rand(1, 3, 2 * 8), "V": rand(1, 3, 2 * 8),
              "attn_mask": rand(3, 8), "past_key": rand(1, 2, 5, 8), "past_value": rand(1, 2, 5, 8)}
-    model = onnx_model("Attention", feeds, ["Y", "present_key", "present_value"],
-                       q_num_heads=4, kv_num_heads=2, is_causal=1)
-    compare_with_onnxruntime(model, feeds)
+    assert_matches_ort(*onnx_model("Attention", feeds, ["Y", "present_key", "present_value"],
+                                   q_num_heads=4, kv_num_heads=2, is_causal=1))
 
 
 def test_onnx_attention_fp16_matches_onnxruntime():
     feeds = {n: rand(1, 2, 4, 8, dtype=np.float16) for n in ("Q", "K", "V")}
-    compare_with_onnxruntime(onnx_model("Attention", feeds, ["Y"], is_causal=1), feeds,
-                             rtol=2e-3, atol=2e-3)
+    assert_matches_ort(*onnx_model("Attention", feeds, ["Y"], is_causal=1), rtol=2e-3, atol=2e-3)
 
 
 @pytest.mark.parametrize("attrs", [{}, {"interleaved": 1}, {"rotary_embedding_dim": 4},
@@ -457,7 +412,7 @@ def test_onnx_rotary_embedding_matches_onnxruntime(attrs):
     feeds = {"X": rand(2, 3, 5, 8), "cos_cache": np.cos(angles).astype(np.float32),
              "sin_cache": np.sin(angles).astype(np.float32),
              "position_ids": RNG.integers(0, 16, (2, 5))}
-    compare_with_onnxruntime(onnx_model("RotaryEmbedding", feeds, ["Y"], **attrs), feeds)
+    assert_matches_ort(*onnx_model("RotaryEmbedding", feeds, ["Y"], **attrs))
 
 
 def test_onnx_rotary_embedding_packed_matches_onnxruntime():
@@ -465,13 +420,13 @@ def test_onnx_rotary_embedding_packed_matches_onnxruntime():
     feeds = {"X": rand(2, 5, 3 * 8), "cos_cache": np.cos(angles).astype(np.float32),
              "sin_cache": np.sin(angles).astype(np.float32),
              "position_ids": RNG.integers(0, 16, (2, 5))}
-    compare_with_onnxruntime(onnx_model("RotaryEmbedding", feeds, ["Y"], num_heads=3), feeds)
+    assert_matches_ort(*onnx_model("RotaryEmbedding", feeds, ["Y"], num_heads=3))
 
 
 def test_onnx_attention_3d_needs_head_counts():
     feeds = {n: rand(1, 3, 8) for n in ("Q", "K", "V")}
     with pytest.raises(leptonc.LeptoncError, match="q_num_heads and kv_num_heads"):
-        leptonc.load_onnx(onnx_model("Attention", feeds, ["Y"]))
+        leptonc.load_onnx(onnx_model("Attention", feeds, ["Y"])[0])
 
 
 def test_onnx_attention_3d_symbolic_keeps_head_sizes_static():

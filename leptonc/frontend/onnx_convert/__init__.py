@@ -48,9 +48,10 @@ def converter(*op_types: str) -> Callable[[Converter], Converter]:
 def converters() -> dict[str, Converter]:
     global _loaded
     if not _loaded:
-        _loaded = True
+        # set only once every family imported, so a broken module fails loudly every time
         for family in _FAMILIES:
             importlib.import_module(f"{__name__}.{family}")
+        _loaded = True
     return _CONVERTERS
 
 
@@ -122,6 +123,9 @@ class NodeContext:
            ) -> Any:
         """Emit ``op`` (or fold it into a constant); returns its output or tuple of outputs."""
         attrs = attrs or {}
+        inputs = list(inputs)
+        while inputs and inputs[-1] is None:  # trailing omitted optional inputs
+            inputs.pop()
         opdef = get_op(op)
         present = [v for v in inputs if v is not None]
         if opdef.foldable and all(v.is_constant for v in present):

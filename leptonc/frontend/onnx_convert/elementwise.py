@@ -11,6 +11,7 @@ import numpy as np
 
 from leptonc.frontend.onnx import onnx_dtype
 from leptonc.frontend.onnx_convert import NodeContext, converter
+from leptonc.ir.dtypes import DType
 from leptonc.ir.graph import Value
 
 _DIRECT = {
@@ -154,6 +155,13 @@ def clip(cx: NodeContext):
 
 
 # ----- casts ----------------------------------------------------------------------------------
+def _target_dtype(cx: NodeContext) -> DType:
+    """The dtype named by the node's required 'to' attribute (Cast, BitCast)."""
+    if not cx.has_attr("to"):
+        cx.unsupported(f"{cx.op_type} without a 'to' attribute")
+    return onnx_dtype(cx.attr("to"), f"{cx.op_type} '{cx.name}'")
+
+
 def _cast_to(cx: NodeContext, x: Value, to) -> Value:
     # Cast's `saturate` only matters for float8 targets, which onnx_dtype already refuses
     return x if x.type.dtype == to else cx.op("ew.cast", [x], {"to": to})
@@ -161,9 +169,7 @@ def _cast_to(cx: NodeContext, x: Value, to) -> Value:
 
 @converter("Cast")
 def cast(cx: NodeContext):
-    if not cx.has_attr("to"):
-        cx.unsupported("Cast without a 'to' attribute")
-    return [_cast_to(cx, cx.input(0), onnx_dtype(cx.attr("to"), f"Cast '{cx.name}'"))]
+    return [_cast_to(cx, cx.input(0), _target_dtype(cx))]
 
 
 @converter("CastLike")
@@ -173,9 +179,7 @@ def cast_like(cx: NodeContext):
 
 @converter("BitCast")
 def bitcast(cx: NodeContext):
-    if not cx.has_attr("to"):
-        cx.unsupported("BitCast without a 'to' attribute")
-    to = onnx_dtype(cx.attr("to"), f"BitCast '{cx.name}'")
+    to = _target_dtype(cx)
     for t in (cx.input(0).type.dtype, to):
         if t.kind == "string" or t.bits not in (8, 16, 32, 64):
             cx.unsupported(f"bitcast of {t}: only byte-sized element types are supported")

@@ -10,8 +10,10 @@ import onnx
 from leptonc.errors import ShapeError
 from leptonc.frontend.onnx import onnx_dtype
 from leptonc.frontend.onnx_convert import NodeContext, converter
+from leptonc.frontend.onnx_convert.shape.common import as_list
 from leptonc.ir.graph import Value
 from leptonc.ops.registry import get_op
+from leptonc.ops.transformer.common import per_head
 
 # qk_matmul_output_mode -> which intermediate nn.attention's `scores` output holds
 _SCORE_MODES = {0: "qk", 1: "softcap", 2: "bias", 3: "softmax"}
@@ -21,11 +23,9 @@ _SOFTMAX_PRECISIONS = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16,
 
 def _split_heads(cx: NodeContext, x: Value, heads: int) -> Value:
     """[B, S, H*D] -> [B, H, S, D]."""
-    hidden = x.type.shape[2]
-    if isinstance(hidden, int) and hidden % heads:
-        raise ShapeError(f"hidden size {hidden} is not a multiple of {heads} heads")
-    head_size = hidden // heads if isinstance(hidden, int) else -1  # static where known
-    shape = cx.const(np.array([0, 0, heads, head_size], dtype=np.int64), name="heads_shape")
+    head_size = per_head(x.type.shape[2], heads, "hidden size")
+    shape = cx.const(np.array([0, 0, heads, -1 if head_size is None else head_size],
+                              dtype=np.int64), name="heads_shape")
     return cx.op("shape.transpose", [cx.op("shape.reshape", [x, shape])], {"perm": (0, 2, 1, 3)})
 
 
@@ -35,12 +35,6 @@ def _merge_heads(cx: NodeContext, y: Value) -> Value:
     hidden = heads * head_size if isinstance(heads, int) and isinstance(head_size, int) else -1
     shape = cx.const(np.array([0, 0, hidden], dtype=np.int64), name="merged_shape")
     return cx.op("shape.reshape", [cx.op("shape.transpose", [y], {"perm": (0, 2, 1, 3)}), shape])
-
-
-def _without_trailing_none(values: list[Value | None]) -> list[Value | None]:
-    while values and values[-1] is None:
-        values.pop()
-    return values
 
 
 def _requested(cx: NodeContext, index: int) -> bool:
@@ -96,11 +90,11 @@ def attention(cx: NodeContext):
     q, k, v, packed = _four_d_operands(cx)
     past_key = cx.input(4)
     attrs = _attention_attrs(cx, q)
-    inputs = _without_trailing_none([q, k, v, *(cx.input(i) for i in range(3, 7))])
+    inputs = [q, k, v, *(cx.input(i) for i in range(3, 7))]
     defaults = get_op("nn.attention").with_defaults({})
     attrs = {name: value for name, value in attrs.items() if value != defaults[name]}
     result = cx.op("nn.attention", inputs, attrs)
-    outs = list(result) if isinstance(result, tuple) else [result]
+    outs = as_list(result)
     y = _merge_heads(cx, outs[0]) if packed else outs[0]
     present = outs[1:3] if past_key is not None else [k, v]  # without a past the cache is k, v
     scores = outs[-1] if "scores_output" in attrs else None
@@ -112,7 +106,7 @@ def rotary_embedding(cx: NodeContext):
     attrs = {"interleaved": bool(cx.attr("interleaved", 0)),
              "rotary_dim": cx.attr("rotary_embedding_dim", 0),
              "num_heads": cx.attr("num_heads", 0)}
-    return [cx.op("nn.rotary_embedding", _without_trailing_none(list(cx.inputs[:4])), attrs)]
+    return [cx.op("nn.rotary_embedding", cx.inputs[:4], attrs)]
 
 
 @converter("SwiGLU")
@@ -126,7 +120,7 @@ def causal_conv_with_state(cx: NodeContext):
     if activation not in ("none", "silu", "swish"):
         cx.unsupported(f"activation '{activation}' (expected none, silu or swish)")
     attrs = {"activation": "none" if activation == "none" else "silu"}
-    return list(cx.op("nn.causal_conv1d", _without_trailing_none(list(cx.inputs[:4])), attrs))
+    return list(cx.op("nn.causal_conv1d", cx.inputs[:4], attrs))
 
 
 @converter("LinearAttention")
@@ -137,4 +131,4 @@ def linear_attention(cx: NodeContext):
              "scale": float(cx.attr("scale", 0.0)),
              "update_rule": cx.attr("update_rule", "gated_delta")}
     # chunk_size only tunes chunk-parallel kernels; the result does not depend on it
-    return list(cx.op("nn.linear_attention", _without_trailing_none(list(cx.inputs[:6])), attrs))
+    return list(cx.op("nn.linear_attention", cx.inputs[:6], attrs))
