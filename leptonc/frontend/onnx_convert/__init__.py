@@ -144,7 +144,7 @@ class NodeContext:
         arrays = list(out) if isinstance(out, tuple | list) else [out]
         values = []
         for t, a in zip(types, arrays, strict=True):
-            a = np.asarray(a)
+            a = np.asarray(a, order="C")  # folded views (e.g. transposes) become plain arrays
             values.append(self.graph.add_constant(
                 a, self.name, TensorType(t.dtype, tuple(a.shape), t.quant, t.encoding)))
         return tuple(values)
