@@ -21,7 +21,7 @@ from collections import Counter, defaultdict
 import numpy as np
 
 
-def _load_cases(op_filter: str | None, name_filter: str | None):
+def load_cases(op_filter: str | None, name_filter: str | None):
     from onnx.backend.test.case.node import collect_testcases
 
     with warnings.catch_warnings():
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     per_op: dict[str, Counter] = defaultdict(Counter)
     totals: Counter = Counter()
-    for case, op in _load_cases(args.op, args.name):
+    for case, op in load_cases(args.op, args.name):
         status, detail = run_case(case)
         results[case.name] = {"op": op, "status": status, "detail": detail}
         per_op[op][status] += 1
