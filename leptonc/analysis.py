@@ -19,6 +19,24 @@ def graph_macs(graph: Graph) -> int:
     return sum(node_macs(n) for n in graph)
 
 
+def node_bytes_moved(node: Node) -> int | None:
+    opdef = get_op(node.op)
+    moved = opdef.bytes_moved(list(node.inputs), [v.type for v in node.outputs],
+                              opdef.with_defaults(node.attrs))
+    return None if moved is None else int(moved)
+
+
+def graph_bytes_moved(graph: Graph) -> int | None:
+    """Memory traffic if every node ran as its own kernel; None when shapes are not static."""
+    total = 0
+    for node in graph:
+        moved = node_bytes_moved(node)
+        if moved is None:
+            return None
+        total += moved
+    return total
+
+
 def peak_activation_bytes(graph: Graph) -> int | None:
     """Largest live set of node outputs and graph inputs, walking in program order.
 
@@ -56,6 +74,7 @@ class GraphStats:
     params: int = 0
     param_bytes: int = 0
     macs: int = 0
+    bytes_moved: int | None = None
     peak_activation_bytes: int | None = None
 
 
@@ -65,5 +84,6 @@ def graph_stats(graph: Graph) -> GraphStats:
         stats.params += v.data.size
         stats.param_bytes += v.data.nbytes
     stats.macs = graph_macs(graph)
+    stats.bytes_moved = graph_bytes_moved(graph)
     stats.peak_activation_bytes = peak_activation_bytes(graph)
     return stats

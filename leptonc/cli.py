@@ -223,6 +223,7 @@ def model_info(graph: Graph, path: Path) -> dict[str, Any]:
         "macs": stats.macs,
         # Ops count MACs only where shapes are static; say so when some are not.
         "macs_complete": all(v.type.is_static for n in graph for v in n.outputs),
+        "bytes_moved": stats.bytes_moved,
         "peak_activation_bytes": stats.peak_activation_bytes,
     }
 
@@ -261,6 +262,9 @@ def format_info(info: dict[str, Any]) -> str:
     if not info["macs_complete"]:
         macs += " (ops with dynamic shapes are not counted)"
     lines.append(f"{'MACs':<{width}}{macs}")
+    moved = info["bytes_moved"]
+    moved_text = "unknown (dynamic shapes)" if moved is None else _human_bytes(moved)
+    lines.append(f"{'bytes moved':<{width}}{moved_text} (every op as its own kernel)")
     peak = info["peak_activation_bytes"]
     peak_text = "unknown (dynamic shapes)" if peak is None else _human_bytes(peak)
     lines.append(f"{'peak activations':<{width}}{peak_text}")

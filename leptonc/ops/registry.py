@@ -11,6 +11,8 @@ An op is a class decorated with ``@defop`` whose plain functions are collected:
             return np.maximum(xs[0], 0)
         def macs(ins, outs, attrs):  # optional: multiply-accumulates; input Values,
             ...                      # output TensorTypes -> int
+        def bytes_moved(ins, outs, attrs):  # optional: memory traffic; the default is
+            ...                             # the inputs' plus the outputs' bytes
 
 ``attrs`` given to infer/kernel always holds every declared attribute (defaults filled in).
 Input specs: ``"x, w, bias?"``; a trailing ``?`` marks an optional input, a leading ``*`` a
@@ -69,6 +71,12 @@ def _no_macs(ins: Any, outs: Any, attrs: Any) -> int:
     return 0
 
 
+def _operand_bytes(ins: Any, outs: Any, attrs: Any) -> int | None:
+    """Bytes read plus bytes written when the node runs alone (unfused); None if not static."""
+    sizes = [v.type.nbytes for v in ins if v is not None] + [t.nbytes for t in outs]
+    return None if None in sizes else sum(sizes)
+
+
 @dataclass(slots=True)
 class OpDef:
     name: str
@@ -78,6 +86,7 @@ class OpDef:
     infer: Callable
     kernel: Callable
     macs: Callable = _no_macs
+    bytes_moved: Callable = _operand_bytes
     doc: str = ""
     # False for ops whose result must not be computed at compile time (randomness, huge output)
     foldable: bool = True
@@ -123,7 +132,8 @@ def defop(name: str, inputs: str = "x", outputs: str = "y", attrs: dict[str, Att
         _REGISTRY[name] = OpDef(
             name=name, inputs=_parse_ports(inputs), outputs=_parse_ports(outputs),
             attrs=dict(attrs or {}), infer=fns["infer"], kernel=fns["kernel"],
-            macs=fns.get("macs", _no_macs), doc=doc or (cls.__doc__ or "").strip(),
+            macs=fns.get("macs", _no_macs), bytes_moved=fns.get("bytes_moved", _operand_bytes),
+            doc=doc or (cls.__doc__ or "").strip(),
             foldable=foldable)
         return cls
 

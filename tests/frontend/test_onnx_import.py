@@ -33,3 +33,17 @@ def test_values_keep_onnx_names_and_dead_nodes_are_dropped():
     g = leptonc.load_onnx(gemm_model())
     assert [n.op for n in g] == ["linalg.matmul", "ew.add"]
     assert g.outputs[0].name == "y" and g.nodes[0].source_name == "fc"
+
+
+def test_models_older_than_opset_7_are_upgraded():
+    nodes = [helper.make_node("Add", ["a", "b"], ["s"], broadcast=1),
+             helper.make_node("Relu", ["s"], ["y"])]
+    graph = helper.make_graph(nodes, "old", [
+        helper.make_tensor_value_info("a", TensorProto.FLOAT, [2, 3]),
+        helper.make_tensor_value_info("b", TensorProto.FLOAT, [3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 6)])
+    g = leptonc.load_onnx(model)
+    assert g.metadata["opset"] == "7"
+    a, b = np.array([[-1, 2, 3], [4, -5, 6]], np.float32), np.array([1, 1, -10], np.float32)
+    np.testing.assert_array_equal(leptonc.run(g, {"a": a, "b": b})["y"], np.maximum(a + b, 0))
