@@ -37,6 +37,7 @@ class Builder:
         self.graph = graph
         self.before = before
         self.source_name = source_name
+        self.created: list[Node] = []  # every node this builder made, in order
 
     def op(self, op: str, inputs: Sequence[Value | None], attrs: dict[str, Any] | None = None, *,
            name: str = "", source_name: str | None = None,
@@ -60,6 +61,7 @@ class Builder:
         hints = out_names or [name or src or op.split(".")[-1]] * len(types)
         self.graph.make_outputs(node, types, hints)
         self.graph.insert_before(self.before, node)
+        self.created.append(node)
         return node
 
     def const(self, data: np.ndarray | float | int, name: str = "c", dtype: Any = None) -> Value:

@@ -1,0 +1,1 @@
+"""Canonicalization: folding, dead code, CSE, no-op removal, chain folding, algebra."""

@@ -1,0 +1,1 @@
+"""Fusion: batch-norm folding, epilogue and elementwise fusion, transformer patterns."""
