@@ -130,11 +130,13 @@ def read_npz(path: Path, label: str) -> dict[str, np.ndarray]:
         raise InputError(f"{label}: not a valid .npz file ({e})") from None
 
 
-def gather_inputs(specs: Sequence[str], archive: Path | None) -> dict[str, GivenInput]:
-    """The arrays named by ``--input NAME=FILE`` options and an optional ``--inputs`` archive."""
+def gather_inputs(specs: Sequence[str], archive: Path | None,
+                  archive_option: str = "--inputs") -> dict[str, GivenInput]:
+    """The arrays named by ``--input NAME=FILE`` options and an optional ``.npz`` archive
+    (given with ``archive_option``, which error messages name)."""
     given: dict[str, GivenInput] = {}
     if archive is not None:
-        for name, array in read_npz(archive, f"--inputs {archive}").items():
+        for name, array in read_npz(archive, f"{archive_option} {archive}").items():
             given[name] = GivenInput(array, f"{archive}[{name}]")
     for spec in specs:
         name, path = parse_input_spec(spec)

@@ -353,6 +353,34 @@ def test_help_teaches_by_example(leptonc_cli, args: list[str]) -> None:
     assert "--target" not in result.out  # no target exists yet
 
 
+@pytest.mark.parametrize("command", ["compile", "info", "run"])
+def test_every_command_takes_a_pipeline_and_instruments(leptonc_cli, command: str) -> None:
+    result = leptonc_cli(command, "--help")
+    assert result.code == 0
+    for option in ("--passes PIPELINE", "-O N", "--time-passes", "--print-ir-after",
+                   "--dump-ir DIR", "--verify-each", "--validate-each", "--debug-rules"):
+        assert option in result.out, option
+
+
+def test_list_passes_needs_no_model(leptonc_cli) -> None:
+    assert cli.with_default_command(["--list-passes"]) == ["--list-passes"]
+    for args in (["--list-passes"], ["--debug", "--list-passes"]):
+        result = leptonc_cli(*args)
+        assert result.code == 0, result.err
+        assert "\n  dce\n" in result.out and "Named pipelines" in result.out
+
+
+def test_info_labels_never_run_into_values(leptonc_cli, tmp_path: Path) -> None:
+    # With only short op names the label column is at its narrowest.
+    relu = _save_model([helper.make_node("Relu", ["x"], ["y"], name="relu")],
+                       [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+                       tmp_path / "relu.onnx")
+    result = leptonc_cli("info", relu)
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[-1] == "peak activations  16 B"
+
+
 def test_version(leptonc_cli) -> None:
     result = leptonc_cli("--version")
     assert (result.code, result.out) == (0, f"leptonc {leptonc.__version__}\n")

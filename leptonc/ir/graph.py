@@ -31,7 +31,8 @@ class Value:
         self.producer = producer
         self.index = index
         self.data = data
-        self._uses: list[tuple[Node, int]] = []
+        # an insertion-ordered set: O(1) removal even for values read thousands of times
+        self._uses: dict[tuple[Node, int], None] = {}
 
     @property
     def uses(self) -> tuple[tuple[Node, int], ...]:
@@ -68,7 +69,7 @@ class Node:
         for i, v in enumerate(inputs):
             self._inputs.append(v)
             if v is not None:
-                v._uses.append((self, i))
+                v._uses[(self, i)] = None
 
     @property
     def inputs(self) -> tuple[Value | None, ...]:
@@ -84,10 +85,10 @@ class Node:
     def set_input(self, index: int, value: Value | None) -> None:
         old = self._inputs[index]
         if old is not None:
-            old._uses.remove((self, index))
+            del old._uses[(self, index)]
         self._inputs[index] = value
         if value is not None:
-            value._uses.append((self, index))
+            value._uses[(self, index)] = None
 
     def drop_inputs(self) -> None:
         for i in range(len(self._inputs)):
@@ -276,6 +277,9 @@ class Graph:
         self.unlink(node)
         for v in node.outputs:
             self._names.discard(v.name)
+            # Break the Node <-> Value cycle so erased nodes are freed by reference counting,
+            # not by a full garbage collection pause in the middle of a pass.
+            v.producer = None
 
     # ----- queries -----------------------------------------------------------------------------
     def values(self) -> Iterator[Value]:
