@@ -59,6 +59,7 @@ class Pass:
     rtol: ClassVar[float] = 1e-4
     atol: ClassVar[float] = 1e-5
     example: ClassVar[str] = ""  # a pipeline string using the pass, for the docs
+    rules: ClassVar[tuple] = ()  # the RewriteRules a rule-based pass applies (--debug-rules)
 
     def run(self, graph: Graph) -> PassResult:
         raise NotImplementedError
@@ -168,9 +169,10 @@ _ITEM = re.compile(r"\s*([A-Za-z0-9_-]+)\s*(?:\{([^{}]*)\})?\s*(?:,|$)")
 
 
 def parse_pipeline(text: str) -> list[Pass]:
-    """``"a,b{opt=1,flag=true},c"`` -> pass instances; errors name the pass or option."""
+    """``"a,b{opt=1,flag=true},c"`` (or a named level such as ``O2``) -> pass instances;
+    errors name the pass or option."""
     passes: list[Pass] = []
-    pos, text = 0, text.strip()
+    pos, text = 0, expand_named(text).strip()
     while pos < len(text):
         m = _ITEM.match(text, pos)
         if not m or m.end() == pos:
@@ -227,7 +229,7 @@ class PassManager:
 
     @classmethod
     def from_pipeline(cls, pipeline: str, instruments: Sequence[Instrument] = ()) -> PassManager:
-        return cls(parse_pipeline(expand_named(pipeline)), instruments)
+        return cls(parse_pipeline(pipeline), instruments)
 
     def check_requirements(self, established: Sequence[str] = ()) -> None:
         """Every pass's requirements must be ensured by an earlier pass (or given)."""

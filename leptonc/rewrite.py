@@ -13,14 +13,21 @@ with a worklist.
 
 A pattern is a tree of ``op(...)`` / ``var(name)`` / ``const(name)``; the tree's root op is
 the node a rule is tried at.  Interior nodes of a match must have no other users (they are
-erased after the rewrite).  ``apply_rules(graph, rules, debug={"add-zero"})`` reports why a
-named rule did not match at each node it was tried on.
+erased after the rewrite); ``Match.absorb`` adds nodes the pattern cannot express (the
+producer of a value bound twice) to what is erased.  A replacement the rewrite built takes
+over the name of the root output it replaces.
+``apply_rules(graph, rules, debug={"add-zero"})`` reports why a named rule did not match at
+each node it was tried on; ``with debug_rules({"add-zero"}):`` does the same for every
+``apply_rules`` call inside the block, whichever pass makes it.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -78,11 +85,20 @@ def const(bind: str | None = None) -> Const:
 
 
 class Match(dict):
-    """Bindings (name -> Value; ``op`` binds name -> Node) plus the matched nodes."""
+    """Bindings (name -> Value; ``op`` binds name -> Node) plus the matched nodes (producers
+    first, the root last) and the nodes a rule absorbed."""
 
     def __init__(self) -> None:
         super().__init__()
         self.nodes: list[Node] = []
+        self.absorbed: list[Node] = []
+
+    def absorb(self, *nodes: Node) -> None:
+        """Make ``nodes``, which the pattern could not express, part of the match: after the
+        rewrite, once the root and the pattern's nodes are erased, each is erased too if
+        nothing reads it any more.  List producers before their readers (across calls too),
+        as in ``nodes``; e.g. a rule binding ``e`` twice absorbs the ``exp`` making it."""
+        self.absorbed.extend(nodes)
 
 
 class NoMatch(Exception):
@@ -173,14 +189,59 @@ class RewriteRule:
         raise NotImplementedError
 
 
+# ----- explaining non-matches ------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _DebugRequest:
+    names: frozenset[str]
+    log: Callable[[str], None]
+
+
+_DEBUG_RULES: ContextVar[_DebugRequest | None] = ContextVar("leptonc_debug_rules", default=None)
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+@contextmanager
+def debug_rules(names: Iterable[str], log: Callable[[str], None] = _to_stderr) -> Iterator[None]:
+    """Inside the block, every ``apply_rules`` call also explains why the rules ``names``
+    (``all``: every rule) did not match, through ``log`` (default: standard error), whichever
+    pass makes the call.  An inner block replaces an enclosing one."""
+    token = _DEBUG_RULES.set(_DebugRequest(frozenset(names), log))
+    try:
+        yield
+    finally:
+        _DEBUG_RULES.reset(token)
+
+
+def _debugging(rules: Iterable[RewriteRule], debug: Iterable[str],
+               log: Callable[[str], None] | None) -> tuple[set[str], Callable[[str], None]]:
+    """The rule names to explain, ``debug`` merged with ``debug_rules``'s, and where to log
+    them: ``log`` if given, else the ``debug_rules`` block's, else standard output."""
+    names = set(debug)
+    request = _DEBUG_RULES.get()
+    if request is not None:
+        names |= request.names
+        log = request.log if log is None else log
+    if "all" in names:
+        names |= {rule.name for rule in rules}
+    return names, print if log is None else log
+
+
+# ----- applying rules --------------------------------------------------------------------------
 def apply_rules(graph: Graph, rules: Iterable[RewriteRule], *, debug: Iterable[str] = (),
-                log: Callable[[str], None] = print, max_rewrites: int = 10_000_000) -> Counter:
-    """Rewrite ``graph`` until no rule applies; returns how often each rule fired."""
+                log: Callable[[str], None] | None = None,
+                max_rewrites: int = 10_000_000) -> Counter:
+    """Rewrite ``graph`` until no rule applies; returns how often each rule fired.
+
+    ``debug`` names rules (``all``: every rule) whose failed matches are explained through
+    ``log``, on top of those an enclosing ``debug_rules`` block names."""
     by_op: dict[str, list[RewriteRule]] = {}
     for rule in rules:
         for name in rule.pattern.ops:
             by_op.setdefault(name, []).append(rule)
-    debug = set(debug)
+    debug, log = _debugging((r for rs in by_op.values() for r in rs), debug, log)
     fired: Counter = Counter()
     worklist = deque(n for n in graph if n.op in by_op)
     queued = {id(n) for n in worklist}
@@ -225,10 +286,14 @@ def _try_rule(graph: Graph, rule: RewriteRule, node: Node, debug: set[str],
             rw.erase_if_dead(n)
         return None
     new_values = [result] if isinstance(result, Value) else list(result)
+    renames = rw.names_to_keep(node.outputs, new_values)
     for old, new in zip(node.outputs, new_values, strict=True):
         rw.replace_all_uses(old, new)
-    for n in reversed(m.nodes):  # root first, then its now-unused interior nodes
+    # root first, then its now-unused interior nodes, then what the rule absorbed
+    for n in [*reversed(m.nodes), *reversed(m.absorbed)]:
         rw.erase_if_dead(n)
+    if node.graph is None:  # the root is erased, so its value names are free again
+        rw.restore_names(renames)
     revisit = rw.created + [u for v in new_values for u in v.users]
     revisit += [v.producer for v in new_values if v.producer is not None]
     return revisit

@@ -23,6 +23,8 @@ from onnx import TensorProto, helper
 
 import leptonc
 from leptonc import artifact_io, cli
+from leptonc.cli import info as cli_info
+from leptonc.cli import run as cli_run
 from leptonc.ir import serialize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -288,7 +290,7 @@ def test_interrupt_exits_130_without_traceback(leptonc_cli, model: Path, image: 
     def interrupted(graph, feeds):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "interpret", interrupted)
+    monkeypatch.setattr(cli_run, "interpret", interrupted)
     before = snapshot(tmp_path)
     result = leptonc_cli("run", model, "--input", f"image={image}", "-o", tmp_path / "out")
     assert (result.code, result.err) == (130, "leptonc: interrupted\n")
@@ -297,8 +299,8 @@ def test_interrupt_exits_130_without_traceback(leptonc_cli, model: Path, image: 
 
 def test_compare_ort_mismatch_fails_and_writes_nothing(leptonc_cli, model: Path, image: Path,
                                                       tmp_path: Path, monkeypatch) -> None:
-    real = cli.interpret
-    monkeypatch.setattr(cli, "interpret",
+    real = cli_run.interpret
+    monkeypatch.setattr(cli_run, "interpret",
                         lambda g, feeds: {k: v + 1e-2 for k, v in real(g, feeds).items()})
     before = snapshot(tmp_path)
     result = leptonc_cli("run", model, "--input", f"image={image}", "--compare-ort",
@@ -327,7 +329,7 @@ def test_internal_error_exits_70_and_debug_shows_traceback(leptonc_cli, model: P
     def bug(path):
         raise RuntimeError("invariant broken\nsecond line")
 
-    monkeypatch.setattr(cli, "load_model", bug)
+    monkeypatch.setattr(cli_info, "load_model", bug)
     result = leptonc_cli("info", model)
     assert_one_line_error(result, "internal error", "RuntimeError", "--debug", code=70)
     debug = leptonc_cli("--debug", "info", model)

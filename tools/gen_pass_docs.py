@@ -4,10 +4,11 @@
     python tools/gen_pass_docs.py --check    # exit 1 when docs/passes.md is out of date
 
 Each entry is exactly what ``leptonc --list-passes`` prints for the pass (both come from
-``leptonc.cli.describe_pass``): the summary its file starts with (``<name>: <summary>``), its
-docstring, its options with types and defaults, the properties it requires and ensures, and
-an example pipeline.  Only passes shipped in ``leptonc.passes`` are documented, so
-passes that tests or plugins register do not leak into the file.
+``leptonc.pass_reference.describe_pass``): the summary its file starts with (``<name>:
+<summary>``), its docstring, its options with types and defaults, the rewrite rules it
+applies, the properties it requires and ensures, and an example pipeline.  Only passes
+shipped in ``leptonc.passes`` are documented, so passes that tests or plugins register do
+not leak into the file.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from leptonc.cli import (
+from leptonc.pass_reference import (
     describe_named_pipelines,
     describe_pass,
     family_summary,
@@ -36,6 +37,8 @@ the pipelines below (`--passes O2` is the same as `-O2`). A pass may require gra
 properties that an earlier pass ensures; a pipeline that leaves a requirement unmet is
 refused before anything runs. Instruments (`--time-passes`, `--print-ir-after`,
 `--dump-ir`, `--verify-each`, `--validate-each`) are described in [cli.md](cli.md).
+`--debug-rules RULE` explains on standard error why a rewrite rule listed under *rules*
+did not match, in every pass that applies it.
 
 `--validate-each` runs the reference interpreter before and after every pass that changes
 the graph; a pass that changes float rounding declares the drift it may cause (its

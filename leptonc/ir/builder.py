@@ -1,7 +1,8 @@
 """Building and rewriting graphs with result types inferred from the op registry.
 
-``Builder`` appends (or inserts at an insertion point); ``Rewriter`` adds replace and erase.
-Both go through ``Graph``'s use-list-keeping API, so no pass can forget a bookkeeping step.
+``Builder`` appends (or inserts at an insertion point); ``Rewriter`` adds replace and erase,
+and hands a replaced value's name to the replacement it built.  Both go through ``Graph``'s
+use-list-keeping API, so no pass can forget a bookkeeping step.
 """
 
 from __future__ import annotations
@@ -77,13 +78,40 @@ class Rewriter(Builder):
             node.set_input(index, new)
         self.graph.replace_output(old, new)
 
-    def replace_node(self, node: Node, new_values: Sequence[Value]) -> None:
-        """Redirect the node's outputs to ``new_values`` and erase it."""
+    def replace_node(self, node: Node, new_values: Sequence[Value], *,
+                     keep_names: bool = False) -> None:
+        """Redirect the node's outputs to ``new_values`` and erase it.  With ``keep_names``,
+        replacements built for the occasion take over the old names (see ``names_to_keep``)."""
         if len(new_values) != len(node.outputs):
             raise ValueError(f"{node!r} has {len(node.outputs)} outputs, got {len(new_values)}")
+        renames = self.names_to_keep(node.outputs, new_values) if keep_names else []
         for old, new in zip(node.outputs, new_values, strict=True):
             self.replace_all_uses(old, new)
         self.graph.erase(node)
+        self.restore_names(renames)
+
+    def names_to_keep(self, olds: Sequence[Value], news: Sequence[Value]
+                      ) -> list[tuple[Value, str]]:
+        """``(new, old name)`` for each replacement built for the occasion: the result of a
+        node this rewriter created, or a constant nothing reads yet (existing values keep
+        their names; a value replacing several takes the first name).  Ask before redirecting
+        the uses, and rename with ``restore_names`` once the old values are erased, so the
+        printed IR and error messages keep the names a reader already knows."""
+        renames: dict[int, tuple[Value, str]] = {}
+        for old, new in zip(olds, news, strict=True):
+            if id(new) not in renames and self._built_here(new):
+                renames[id(new)] = (new, old.name)
+        return list(renames.values())
+
+    def restore_names(self, renames: Sequence[tuple[Value, str]]) -> None:
+        """Apply ``names_to_keep``'s renames (the old values must be erased by now)."""
+        for new, name in renames:
+            self.graph.rename(new, name)
+
+    def _built_here(self, v: Value) -> bool:
+        if v.producer is not None:
+            return any(v.producer is n for n in self.created)  # a handful of nodes at most
+        return v.is_constant and not v.uses and v not in self.graph.outputs
 
     def erase(self, node: Node) -> None:
         self.graph.erase(node)

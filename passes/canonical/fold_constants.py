@@ -14,9 +14,8 @@ from leptonc.ir.builder import infer_types
 from leptonc.ir.graph import Graph, Node
 from leptonc.ir.types import TensorType, shape_matches
 from leptonc.ops.registry import get_op
+from leptonc.passes.common import rewriter_at
 from leptonc.passmgr import Pass, PassResult, register_pass
-
-from .common import replace_node, rewriter_at
 
 # What a kernel raises on bad operands; the interpreter reports the same at run time.
 _KERNEL_ERRORS = (LeptoncError, ValueError, IndexError, TypeError, ArithmeticError)
@@ -51,7 +50,7 @@ class FoldConstants(Pass):
             users = [u for v in node.outputs for u in v.users]
             constants = [graph.add_constant(a, v.name, v.type.with_shape(a.shape))
                          for v, a in zip(node.outputs, arrays, strict=True)]
-            replace_node(rewriter_at(graph, node), node, constants)
+            rewriter_at(graph, node).replace_node(node, constants, keep_names=True)
             folded += 1
             refined += refine_types(graph, users)
         return PassResult(bool(folded or refined), {"folded": folded, "types-refined": refined})

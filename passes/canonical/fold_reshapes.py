@@ -8,9 +8,8 @@ import numpy as np
 from leptonc.ir.builder import Rewriter
 from leptonc.ir.graph import Graph, Node, Value
 from leptonc.ir.types import TensorType
+from leptonc.passes.common import erase_dead_chain, rewriter_at, same_type
 from leptonc.passmgr import PassResult, graph_pass
-
-from .common import erase_dead_chain, replace_node, rewriter_at, same_type
 
 # Ops that only change how the elements are grouped into dims, never their order.
 _RESHAPE_LIKE = frozenset(("shape.reshape", "shape.squeeze", "shape.unsqueeze"))
@@ -78,7 +77,7 @@ def fold_reshapes(graph: Graph) -> PassResult:
             attrs = {"allowzero": True} if 0 in target else {}
             new = rw.node("shape.reshape", [source, _target_value(rw, node, target)], attrs,
                           types=[out.type]).output
-        replace_node(rw, node, [new])
+        rw.replace_node(node, [new], keep_names=True)
         erase_dead_chain(rw, link)
         folded += 1
     return PassResult(bool(folded), {"reshapes-folded": folded})

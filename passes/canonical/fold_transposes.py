@@ -4,9 +4,8 @@ permutation, or x itself when the two cancel."""
 from __future__ import annotations
 
 from leptonc.ir.graph import Graph, Node
+from leptonc.passes.common import erase_dead_chain, rewriter_at
 from leptonc.passmgr import PassResult, graph_pass
-
-from .common import erase_dead_chain, replace_node, rewriter_at
 
 
 def _perm(node: Node) -> tuple[int, ...] | None:
@@ -38,7 +37,7 @@ def fold_transposes(graph: Graph) -> PassResult:
         else:
             new = rw.node("shape.transpose", [source], {"perm": perm},
                           types=[node.output.type]).output
-        replace_node(rw, node, [new])
+        rw.replace_node(node, [new], keep_names=True)
         erase_dead_chain(rw, inner)
         folded += 1
     return PassResult(bool(folded), {"transposes-folded": folded})

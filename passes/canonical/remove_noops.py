@@ -8,14 +8,8 @@ from collections.abc import Callable
 from leptonc.ir.graph import Graph, Node, Value
 from leptonc.ops.infer_utils import input_at
 from leptonc.ops.shape.common import known_param
+from leptonc.passes.common import constant_equals, neutral_operand_reason, rewriter_at, same_type
 from leptonc.passmgr import PassResult, graph_pass
-
-from .common import (
-    constant_equals,
-    neutral_operand_reason,
-    rewriter_at,
-    same_type,
-)
 
 
 def _data(node: Node) -> Value:

@@ -3,26 +3,25 @@ x - 0, x / 1, x ^ 1, -(-x), relu(relu(x)), max(x, x), ...)."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import ClassVar
 
 from leptonc.ir.builder import Rewriter
 from leptonc.ir.graph import Graph, Value
+from leptonc.passes.common import neutral_operand_reason
 from leptonc.passmgr import Pass, PassResult, register_pass
 from leptonc.rewrite import Match, RewriteRule, apply_rules, const, op, var
 
-from .common import neutral_operand_reason
 
-# x * 0 is deliberately absent: it is NaN for x = inf or NaN, not 0.
-
-
-class _NeutralOperand(RewriteRule):
+class NeutralOperand(RewriteRule):
     """``x <op> c`` is x when c holds the op's neutral element and broadcasting against it
     keeps x's shape and type.  (x + 0 turns -0.0 into +0.0; like other NN compilers we
     treat the sign of zero as noise.)"""
 
-    neutral: float = 0.0
+    def __init__(self, name: str, ew_op: str, neutral: float, *, commutative: bool = False):
+        self.name = name
+        self.pattern = op(ew_op, var("x"), const("c"), commutative=commutative, bind="root")
+        self.neutral = neutral
 
     def check(self, m: Match) -> str | None:
         return neutral_operand_reason(m["x"], m["c"], m["root"].output, self.neutral)
@@ -31,34 +30,12 @@ class _NeutralOperand(RewriteRule):
         return m["x"]
 
 
-class MulOne(_NeutralOperand):
-    name = "mul-one"
-    pattern = op("ew.mul", var("x"), const("c"), commutative=True, bind="root")
-    neutral = 1.0
-
-
-class AddZero(_NeutralOperand):
-    name = "add-zero"
-    pattern = op("ew.add", var("x"), const("c"), commutative=True, bind="root")
-    neutral = 0.0
-
-
-class SubZero(_NeutralOperand):
-    name = "sub-zero"
-    pattern = op("ew.sub", var("x"), const("c"), bind="root")
-    neutral = 0.0
-
-
-class DivOne(_NeutralOperand):
-    name = "div-one"
-    pattern = op("ew.div", var("x"), const("c"), bind="root")
-    neutral = 1.0
-
-
-class PowOne(_NeutralOperand):
-    name = "pow-one"
-    pattern = op("ew.pow", var("x"), const("c"), bind="root")
-    neutral = 1.0
+# x * 0 is deliberately absent: it is NaN for x = inf or NaN, not 0.
+NEUTRAL_OPERANDS = (NeutralOperand("mul-one", "ew.mul", 1.0, commutative=True),
+                    NeutralOperand("add-zero", "ew.add", 0.0, commutative=True),
+                    NeutralOperand("sub-zero", "ew.sub", 0.0),
+                    NeutralOperand("div-one", "ew.div", 1.0),
+                    NeutralOperand("pow-one", "ew.pow", 1.0))
 
 
 class Involution(RewriteRule):
@@ -111,33 +88,20 @@ class SelfOperand(RewriteRule):
         return m["x"]
 
 
-RULES: tuple[RewriteRule, ...] = (MulOne(), AddZero(), SubZero(), DivOne(), PowOne(),
-                                  Involution(), Idempotent(), AbsOfNeg(), SelfOperand())
-
-
-def _log(line: str) -> None:
-    print(line, file=sys.stderr)
+RULES: tuple[RewriteRule, ...] = (*NEUTRAL_OPERANDS, Involution(), Idempotent(), AbsOfNeg(),
+                                  SelfOperand())
 
 
 @register_pass
 @dataclass(frozen=True)
 class SimplifyAlgebra(Pass):
-    """Applies ``RULES`` to a fixpoint.  ``debug`` names rules (``a:b``, or ``all``) whose
-    failed matches are explained on stderr, e.g. why an ``x + 0`` was kept."""
+    """Applies ``RULES`` to a fixpoint (canonicalize runs it too).  ``leptonc --debug-rules
+    add-zero`` (or ``all``) explains on stderr why a rule did not match, e.g. why an
+    ``x + 0`` was kept."""
 
     name = "simplify-algebra"
-    example = "simplify-algebra{debug=add-zero:mul-one}"
     rules: ClassVar[tuple[RewriteRule, ...]] = RULES
-    debug: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        known = {r.name for r in self.rules} | {"all"}
-        unknown = [d for d in self.debug if d not in known]
-        if unknown:
-            raise ValueError(f"unknown rule '{unknown[0]}' in debug (rules: "
-                             f"{', '.join(sorted(known))})")
 
     def run(self, graph: Graph) -> PassResult:
-        debug = [r.name for r in self.rules] if "all" in self.debug else self.debug
-        fired = apply_rules(graph, self.rules, debug=debug, log=_log)
+        fired = apply_rules(graph, self.rules)
         return PassResult(bool(fired), {name: fired[name] for name in sorted(fired)})

@@ -27,6 +27,7 @@ import numpy as np
 
 from leptonc.ir.builder import Rewriter
 from leptonc.ir.graph import Graph, Node, Value
+from leptonc.passes.common import remove_unused_constants
 from leptonc.passmgr import Pass, PassResult, register_pass
 from leptonc.rewrite import Match, Op, RewriteRule, apply_rules, const, op, var
 
@@ -232,27 +233,20 @@ class FoldBatchnorm(Pass):
     rtol = 1e-3
     atol = 1e-4
     example = "fold-batchnorm{decompose-standalone=false}"
+    rules: ClassVar[tuple[RewriteRule, ...]] = (
+        BatchNormIntoWeights(False), BatchNormIntoWeights(True),
+        ScaleShiftIntoWeights(False), ScaleShiftIntoWeights(True), DecomposeBatchNorm())
     decompose_standalone: bool = True
 
     def run(self, graph: Graph) -> PassResult:
-        rules: list[RewriteRule] = [BatchNormIntoWeights(False), BatchNormIntoWeights(True),
-                                    ScaleShiftIntoWeights(False), ScaleShiftIntoWeights(True)]
-        if self.decompose_standalone:
-            rules.append(DecomposeBatchNorm())
+        rules = [rule for rule in self.rules
+                 if self.decompose_standalone or rule.name != "decompose-batchnorm"]
         unused_before = {id(v) for v in graph.constants.values() if not v.uses}
         fired = apply_rules(graph, rules)
-        removed = _remove_dead_constants(graph, keep=unused_before)
+        # the constants this pass left unused (old weights, batch-norm parameters)
+        removed = remove_unused_constants(
+            graph, [v for v in graph.constants.values() if id(v) not in unused_before])
         folded = fired["batchnorm-into-weights"] + fired["scale-shift-into-weights"]
         stats = {"folded": folded, "decomposed": fired["decompose-batchnorm"],
                  "constants-removed": removed}
         return PassResult(bool(fired), stats)
-
-
-def _remove_dead_constants(graph: Graph, keep: set[int]) -> int:
-    """Drop the constants this pass left unused (old weights, batch-norm parameters)."""
-    outputs = {id(v) for v in graph.outputs}
-    dead = [v for v in graph.constants.values()
-            if not v.uses and id(v) not in keep and id(v) not in outputs]
-    for v in dead:
-        graph.remove_constant(v)
-    return len(dead)

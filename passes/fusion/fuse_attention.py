@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from leptonc.ir.builder import Rewriter
 from leptonc.ir.graph import Graph, Node, Value
-from leptonc.passes.fusion.fuse_layernorm import scalar_value
+from leptonc.passes.common import read_once, scalar_value
 from leptonc.passmgr import PassResult, graph_pass
 from leptonc.rewrite import Match, Op, RewriteRule, apply_rules, const, op, var
 
@@ -54,8 +54,7 @@ def _unscaled(v: Value) -> tuple[Value, float, Node | None]:
     """``(x, c, node)`` when ``v = x * c`` or ``x / (1/c)`` with a scalar constant and nothing
     else reads v; else ``(v, 1, None)``."""
     node = v.producer
-    sole_reader = node is not None and len(v.uses) == 1 and v not in node.graph.outputs
-    if not sole_reader or node.op not in ("ew.mul", "ew.div"):
+    if not read_once(v) or node.op not in ("ew.mul", "ew.div"):
         return v, 1.0, None
     a, b = node.inputs
     if node.op == "ew.mul":
@@ -138,7 +137,7 @@ class Attention(RewriteRule):
         key = found.key_source
         if found.key_perm != (0, 1, 2, 3):
             key = rw.op("shape.transpose", [key], {"perm": list(found.key_perm)})
-        m.nodes[:0] = found.absorbed  # erased after the root once nothing reads them
+        m.absorb(*found.absorbed)
         mask = [m["mask"]] if "mask" in m else []
         return rw.op("nn.attention", [found.q, key, m["v"], *mask], {"scale": found.scale})
 
@@ -160,3 +159,6 @@ def fuse_attention(graph: Graph) -> PassResult:
     """Fuse softmax(q k^T * scale + mask) v on [B, H, S, D] operands into nn.attention."""
     fired = apply_rules(graph, attention_rules())
     return PassResult(bool(fired["attention"]), {"attentions": fired["attention"]})
+
+
+fuse_attention.rules = tuple(attention_rules())  # for --debug-rules and the pass reference

@@ -21,7 +21,7 @@ import numpy as np
 
 from leptonc.ir.builder import Rewriter
 from leptonc.ir.graph import Graph, Value
-from leptonc.passes.fusion.fuse_layernorm import scalar_value
+from leptonc.passes.common import scalar_value
 from leptonc.passmgr import PassResult, graph_pass
 from leptonc.rewrite import Match, Op, RewriteRule, apply_rules, const, op, var
 
@@ -96,3 +96,6 @@ def fuse_gelu(graph: Graph) -> PassResult:
     fired = apply_rules(graph, gelu_rules())
     stats = {"gelus": fired["gelu-erf"], "gelus-tanh": fired["gelu-tanh"]}
     return PassResult(bool(sum(fired.values())), stats)
+
+
+fuse_gelu.rules = tuple(gelu_rules())  # for --debug-rules and the pass reference

@@ -29,39 +29,14 @@ from leptonc.ir.builder import Rewriter
 from leptonc.ir.graph import Graph, Node, Value
 from leptonc.ir.types import Shape
 from leptonc.ops.infer_utils import normalize_axis
+from leptonc.passes.common import remove_unused_constants, scalar_value, trailing_axis
 from leptonc.passmgr import PassResult, graph_pass
 from leptonc.rewrite import Match, RewriteRule, apply_rules, const, op, var
 
 NORMS = ("nn.rms_norm", "nn.layer_norm")
 
 
-# ----- helpers shared with the other transformer fusions -------------------------------------------
-def scalar_value(v: Value | None) -> float | None:
-    """The value of a one-element numeric constant, else None."""
-    if v is None or v.data is None or v.data.size != 1:
-        return None
-    if not (v.type.dtype.is_float or v.type.dtype.is_integer):
-        return None
-    return float(np.asarray(v.data).reshape(()))
-
-
-def reduction_axes(node: Node, rank: int | None) -> tuple[int, ...] | None:
-    """The sorted, non-negative axes a ``reduce.*`` node reduces; None when they are only known
-    at run time or the rank is unknown."""
-    if rank is None or (len(node.inputs) > 1 and node.inputs[1] is not None):
-        return None
-    axes = node.attr("axes") or range(rank)  # empty axes reduce everything
-    return tuple(sorted({normalize_axis(a, rank) for a in axes}))
-
-
-def trailing_axis(node: Node, rank: int | None) -> int | None:
-    """``k`` when the reduction keeps dims and covers exactly the axes ``[k, rank)``."""
-    axes = reduction_axes(node, rank)
-    if not axes or not node.attr("keepdims") or axes != tuple(range(axes[0], rank)):
-        return None
-    return axes[0]
-
-
+# ----- helpers ------------------------------------------------------------------------------------
 def _normalised_dims(norm: Node) -> Shape | None:
     x = norm.inputs[0].type
     if x.shape is None:
@@ -182,11 +157,9 @@ class NormBias(RewriteRule):
         return rw.op("nn.layer_norm", [m["x"], m["scale"], m["beta"]], dict(norm.attrs))
 
 
-def _drop_unused(graph: Graph, constants: list[Value]) -> None:
-    """A scale of ones that a gamma replaced is read by nothing any more."""
-    for c in constants:
-        if not c.uses and c not in graph.outputs:
-            graph.remove_constant(c)
+def layernorm_rules(ones: dict[tuple, Value]) -> list[RewriteRule]:
+    """The rules of one run; its RmsNorm rules share ``ones``, the scales they create."""
+    return [*(RmsNorm(p, ones) for p in _rms_patterns()), LayerNorm(), NormScale(), NormBias()]
 
 
 @graph_pass("fuse-layernorm", ensures=("layernorm-fused",), example="fuse-layernorm")
@@ -194,11 +167,13 @@ def fuse_layernorm(graph: Graph) -> PassResult:
     """Fuse decomposed LayerNorm and RMSNorm (gamma and beta included) into
     nn.layer_norm / nn.rms_norm."""
     ones: dict[tuple, Value] = {}
-    rules = [RmsNorm(p, ones) for p in _rms_patterns()]
-    fired = apply_rules(graph, [*rules, LayerNorm(), NormScale(), NormBias()])
-    _drop_unused(graph, list(ones.values()))
+    fired = apply_rules(graph, layernorm_rules(ones))
+    remove_unused_constants(graph, ones.values())  # the scales of ones gammas replaced
     stats = {"layer-norms": fired["layer-norm"],
              "rms-norms": fired["rms-norm"] - fired["layer-norm"],
              "scales-absorbed": fired["norm-scale"], "biases-absorbed": fired["norm-bias"]}
     return PassResult(bool(sum(fired.values())), stats)
 
+
+# For --debug-rules and the pass reference (each run builds its own, sharing its scales).
+fuse_layernorm.rules = tuple(layernorm_rules({}))

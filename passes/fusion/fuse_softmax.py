@@ -4,18 +4,18 @@
     y = e / ReduceSum(e, axis)         (or e * Reciprocal(ReduceSum(e, axis)))
 
 ``e`` is read twice, so the rule binds it as a variable at the root and checks its producer
-chain in ``check``; the exp (and the shift, when it is the max over the same axis) join the
-match so the engine erases them.  Both reductions must keep dims and cover the same single
-axis.  Dropping the shift is exact in real arithmetic (softmax is shift-invariant), and
-``reduce.softmax`` always computes stably, so an unshifted softmax that would overflow to
-inf/NaN gives the finite answer instead.
+chain in ``check``; the rewrite absorbs the exp (and the shift, when it is the max over the
+same axis) into the match (``Match.absorb``) so the engine erases them.  Both reductions must
+keep dims and cover the same single axis.  Dropping the shift is exact in real arithmetic
+(softmax is shift-invariant), and ``reduce.softmax`` always computes stably, so an unshifted
+softmax that would overflow to inf/NaN gives the finite answer instead.
 """
 
 from __future__ import annotations
 
 from leptonc.ir.builder import Rewriter
 from leptonc.ir.graph import Graph, Node, Value
-from leptonc.passes.fusion.fuse_layernorm import reduction_axes
+from leptonc.passes.common import read_once, reduction_axes
 from leptonc.passmgr import PassResult, graph_pass
 from leptonc.rewrite import Match, Op, RewriteRule, apply_rules, op, var
 
@@ -23,11 +23,6 @@ from leptonc.rewrite import Match, Op, RewriteRule, apply_rules, op, var
 def _single_axis(node: Node, rank: int | None) -> int | None:
     axes = reduction_axes(node, rank)
     return axes[0] if axes is not None and len(axes) == 1 and node.attr("keepdims") else None
-
-
-def _read_once(v: Value) -> bool:
-    """Exactly one node reads ``v`` and the graph does not return it."""
-    return len(v.uses) == 1 and v not in v.producer.graph.outputs
 
 
 class Softmax(RewriteRule):
@@ -52,24 +47,23 @@ class Softmax(RewriteRule):
     def rewrite(self, rw: Rewriter, m: Match) -> Value:
         exp = m["e"].producer
         axis = _single_axis(m["sum"], m["e"].type.rank)
-        absorbed = [exp]
         x = exp.inputs[0]
         shift = _max_shift(x, axis)
         if shift is not None:  # exp(x - max(x)): softmax reads x itself
-            absorbed[:0] = shift
+            m.absorb(*shift)
             x = shift[1].inputs[0]
-        m.nodes[:0] = absorbed  # erased after the root, producers last
+        m.absorb(exp)
         return rw.op("reduce.softmax", [x], {"axis": axis - x.type.rank})
 
 
 def _max_shift(v: Value, axis: int) -> list[Node] | None:
     """``[max, sub]`` when ``v = x - ReduceMax(x, axis)`` and only the exp reads it."""
     sub = v.producer
-    if sub is None or sub.op != "ew.sub" or not _read_once(v):
+    if sub is None or sub.op != "ew.sub" or not read_once(v):
         return None
     x, peak = sub.inputs
     top = peak.producer
-    if top is None or top.op != "reduce.max" or top.inputs[0] is not x or not _read_once(peak):
+    if top is None or top.op != "reduce.max" or top.inputs[0] is not x or not read_once(peak):
         return None
     if x.type != v.type or _single_axis(top, x.type.rank) != axis:
         return None
@@ -87,3 +81,6 @@ def fuse_softmax(graph: Graph) -> PassResult:
     """Fuse exp(x - max) / sum(exp(x - max)) (and the unshifted form) into reduce.softmax."""
     fired = apply_rules(graph, softmax_rules())
     return PassResult(bool(fired["softmax"]), {"softmaxes": fired["softmax"]})
+
+
+fuse_softmax.rules = tuple(softmax_rules())  # for --debug-rules and the pass reference

@@ -63,11 +63,11 @@ def make_region(graph: Graph, nodes: Sequence[Node], kind: str, *,
                   source_name=nodes[0].source_name if source_name is None else source_name)
     region = rw.node(REGION_OP, inputs, {"kind": kind, "body": body},
                      out_names=[v.name for v in outputs])
+    renames = rw.names_to_keep(outputs, region.outputs)
     _redirect_external_uses(rw, nodes, outputs, region.outputs)
     for node in reversed(nodes):  # users before producers, so each is unused when erased
         graph.erase(node)
-    for old, new in zip(outputs, region.outputs, strict=True):
-        graph.rename(new, old.name)  # the erased value's name is free again
+    rw.restore_names(renames)  # the erased values' names are free again
     return region
 
 

@@ -9,9 +9,9 @@ in docs/passes.md lists only passes from ``leptonc.passes``.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import gen_pass_docs  # tools/, importable through tests/conftest.py
 import numpy as np
@@ -21,6 +21,7 @@ from leptonc import cli
 from leptonc.errors import ShapeError
 from leptonc.ir.builder import Builder, Rewriter
 from leptonc.ir.types import TensorType
+from leptonc.pass_reference import describe_pass
 from leptonc.passmgr import (
     Pass,
     PassResult,
@@ -100,18 +101,13 @@ class DoubleNeg(RewriteRule):
 @register_pass
 @dataclass(frozen=True)
 class FoldDoubleNeg(Pass):
-    """A rule-based pass whose ``debug`` option names rules to explain, as real ones do."""
+    """A rule-based pass that lists its rules in ``rules``, as real ones do."""
 
     name = "test-cli-fold-double-neg"
-    debug: tuple[str, ...] = ()
-
-    def __post_init__(self):
-        if any(rule not in ("double-neg", "all") for rule in self.debug):
-            raise ValueError(f"unknown rule in debug {self.debug} (rules: double-neg)")
+    rules: ClassVar[tuple[RewriteRule, ...]] = (DoubleNeg(),)
 
     def run(self, graph):
-        fired = apply_rules(graph, [DoubleNeg()], debug=["double-neg"] if self.debug else [],
-                            log=lambda line: print(line, file=sys.stderr))
+        fired = apply_rules(graph, self.rules)
         return PassResult(bool(fired), dict(fired))
 
 
@@ -215,8 +211,9 @@ def _bad_pipelines(tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
                                         "'test-cli-negate-output'"]),
         "dump-ir over a file": (["--passes", "dce", "--dump-ir", str(a_file)],
                                 ["--dump-ir", "a_file", "not a folder"]),
-        "debug rule of no pass": (["--passes", "dce", "--debug-rules", "double-neg"],
-                                  ["--debug-rules", "'double-neg'", "none of its passes has rules"]),
+        "unknown debug rule": (["--passes", "canonicalize", "--debug-rules", "add-zero,add-zer"],
+                               ["--debug-rules", "unknown rule 'add-zer'",
+                                "did you mean 'add-zero'?"]),
     }
 
 
@@ -224,7 +221,7 @@ def _bad_pipelines(tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
                                   "unmet requirement", "syntax", "-O and --passes",
                                   "unknown level", "print-ir of an unknown pass",
                                   "print-ir of a pass not run", "dump-ir over a file",
-                                  "debug rule of no pass"])
+                                  "unknown debug rule"])
 def test_bad_pipeline_is_one_line_exit_2_and_writes_nothing(leptonc_cli, model: Path,
                                                             tmp_path: Path, case: str) -> None:
     args, mentions = _bad_pipelines(tmp_path)[case]
@@ -333,12 +330,59 @@ def test_debug_rules_reach_the_passes_that_have_them(leptonc_cli, tmp_path: Path
                          "--debug-rules", "double-neg", "--time-passes")
     assert result.code == 0, result.err
     assert "rule 'double-neg' did not match at %n: %r is ew.relu, pattern wants ew.neg" in result.err
-    assert "test-cli-fold-double-neg{debug=double-neg}" in result.err  # the timing table
+    table = [line.split() for line in result.err.splitlines() if not line.startswith("rule ")]
+    assert [row[0] for row in table[1:-1]] == ["dce", "test-cli-fold-double-neg"]  # no options
     quiet = leptonc_cli(model, "--passes", "test-cli-fold-double-neg")
     assert quiet.code == 0 and "did not match" not in quiet.err
     result = leptonc_cli(model, "--passes", "test-cli-fold-double-neg", "--debug-rules", "nope")
-    assert_one_line_error(result, "--debug-rules", "'nope'",
-                          "passes with rules: test-cli-fold-double-neg", code=2)
+    assert_one_line_error(result, "--debug-rules", "unknown rule 'nope'", "double-neg", "add-zero",
+                          code=2)
+
+
+BROADCASTING_ADD_ZERO = """\
+graph @g(%x: f32[3]) {
+  %zeros = const [0.0, 0.0, 0.0, 0.0, 0.0, 0.0] : f32[2,3]
+  %grown = ew.add(%x, %zeros) : f32[2,3]
+  return %grown
+}
+"""
+
+SOFTMAX_READ_ELSEWHERE = """\
+graph @g(%x: f32[2,5]) {
+  %e = ew.exp(%x) : f32[2,5]
+  %t = reduce.sum(%e) {axes=[-1]} : f32[2,1]
+  %y = ew.div(%e, %t) : f32[2,5]
+  return %y, %e
+}
+"""
+
+
+def test_debug_rules_reach_rules_run_inside_other_passes(leptonc_cli, tmp_path: Path) -> None:
+    model = tmp_path / "grown.lir"
+    model.write_text(BROADCASTING_ADD_ZERO)
+    result = leptonc_cli(model, "--passes", "canonicalize", "--debug-rules", "add-zero")
+    assert result.code == 0, result.err
+    assert result.err == ("rule 'add-zero' matched at %grown but was rejected: broadcasting "
+                          "%zeros (f32[2,3]) against %x (f32[3]) changes the shape\n")
+    assert "ew.add(%x, %zeros)" in result.out  # the IR alone stays on standard output
+    quiet = leptonc_cli(model, "--passes", "canonicalize", "--debug-rules", "mul-one")
+    assert quiet.code == 0 and quiet.err == ""
+
+
+@pytest.mark.parametrize("pipeline", [["--passes", "fuse-softmax"],
+                                      ["--passes", "fuse-transformer"], ["-O2"]])
+def test_debug_rules_explain_fusion_rules(leptonc_cli, tmp_path: Path,
+                                          pipeline: list[str]) -> None:
+    model = tmp_path / "softmax.lir"
+    model.write_text(SOFTMAX_READ_ELSEWHERE)
+    reason = ("rule 'softmax' matched at %y but was rejected: %e has readers besides the sum "
+              "and the normalisation")
+    for rules in ("softmax", "all", "attention,softmax"):
+        result = leptonc_cli(model, *pipeline, "--debug-rules", rules)
+        assert result.code == 0, result.err
+        assert reason in result.err.splitlines(), (rules, result.err)
+    other = leptonc_cli(model, *pipeline, "--debug-rules", "gelu-erf")
+    assert other.code == 0 and "'softmax'" not in other.err
 
 
 # ----- the pass reference ------------------------------------------------------------------------
@@ -353,6 +397,8 @@ def test_list_passes(leptonc_cli) -> None:
     assert "    ensures    no-dead-code\n    example    leptonc MODEL --passes dce\n" in text
     assert "  test-cli-negate-output\n" in text and "    options    times: int = 1\n" in text
     assert "    requires   test-cli-regions\n" in text
+    assert "  test-cli-fold-double-neg\n" in text and "    rules      double-neg\n" in text
+    assert "    rules      batchnorm-into-weights, scale-shift-into-weights, decompose-batchnorm\n" in text
     for level, pipeline in named_pipelines().items():
         assert f"  -{level}  {pipeline or '(no passes)'}\n" in text
 
@@ -361,7 +407,7 @@ def test_list_passes_and_docs_share_every_entry(leptonc_cli) -> None:
     listing = leptonc_cli("--list-passes").out
     docs = gen_pass_docs.render()
     for name, cls in gen_pass_docs.shipped_passes().items():
-        entry = cli.describe_pass(cls)
+        entry = describe_pass(cls)
         assert "\n".join(f"    {line}".rstrip() for line in entry) in listing, name
         assert f"### {name}\n\n```text\n" + "\n".join(entry) + "\n```" in docs, name
     assert "test-cli-" not in docs  # test passes are not shipped, so not documented

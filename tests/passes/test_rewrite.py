@@ -1,4 +1,5 @@
-"""The declarative rewrite engine: matching, checks, interior-use safety, debug reasons."""
+"""The declarative rewrite engine: matching, checks, interior-use safety, debug reasons,
+absorbed nodes and the names of replacements."""
 
 import numpy as np
 
@@ -63,3 +64,53 @@ def test_debug_reports_why_a_named_rule_did_not_apply():
     messages = []
     apply_rules(graph(), [AddZero()], debug={"add-zero"}, log=messages.append)
     assert "rule 'add-zero' matched at %c but was rejected: the constant is not zero" in messages
+
+
+class ExpSquared(RewriteRule):
+    """exp(y) * exp(y) -> exp(y + y): ``e`` is read twice, so its producer is absorbed."""
+
+    name = "exp-squared"
+    pattern = op("ew.mul", var("e"), var("e"))
+
+    def check(self, m):
+        exp = m["e"].producer
+        return None if exp is not None and exp.op == "ew.exp" else "not an exp"
+
+    def rewrite(self, rw, m):
+        exp = m["e"].producer
+        m.absorb(exp)
+        y = exp.inputs[0]
+        return rw.op("ew.exp", [rw.op("ew.add", [y, y])])
+
+
+def exp_graph(extra_user: bool = False):
+    g = Graph()
+    y = g.add_input("y", TensorType(dtypes.f32, (3,)))
+    b = Builder(g)
+    e = b.op("ew.exp", [y], name="e")
+    sq = b.op("ew.mul", [e, e], name="sq")
+    g.set_outputs([sq, e] if extra_user else [sq])
+    return g
+
+
+def test_absorbed_nodes_are_erased_with_the_match():
+    g = exp_graph()
+    assert apply_rules(g, [ExpSquared()]) == {"exp-squared": 1}
+    assert [n.op for n in g] == ["ew.add", "ew.exp"]
+    verify(g)
+
+
+def test_absorbed_nodes_that_are_still_read_stay():
+    g = exp_graph(extra_user=True)
+    apply_rules(g, [ExpSquared()])
+    assert [n.op for n in g] == ["ew.exp", "ew.add", "ew.exp"]
+    assert g.outputs[1].name == "e"
+    verify(g)
+
+
+def test_a_replacement_built_by_the_rewrite_takes_the_replaced_name():
+    g = exp_graph()
+    apply_rules(g, [ExpSquared()])
+    add, exp = g.nodes
+    assert exp.output.name == "sq" and g.outputs == [exp.output]
+    assert add.output.name == "add"  # not a replacement: keeps its op-derived name

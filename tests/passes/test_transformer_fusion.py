@@ -152,7 +152,7 @@ def test_debug_names_the_mismatched_layer_norm_axes():
     run_pipeline(graph, "fuse-layernorm")
     messages: list[str] = []
     apply_rules(graph, [LayerNorm()], debug={"layer-norm"}, log=messages.append)
-    assert messages == ["rule 'layer-norm' matched at %rms_norm but was rejected: the centring "
+    assert messages == ["rule 'layer-norm' matched at %y but was rejected: the centring "
                         "mean does not reduce the axes the variance reduces"]
 
 

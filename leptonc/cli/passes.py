@@ -1,0 +1,207 @@
+"""The options every command shares: a pass pipeline (``--passes``, ``-O<n>``), the
+instruments that watch it (``--time-passes``, ``--print-ir-*``, ``--dump-ir``,
+``--verify-each``, ``--validate-each``) and ``--debug-rules``; and the ``Optimiser`` that
+runs what they ask for."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from leptonc.artifact_io import bind_inputs, gather_inputs
+from leptonc.errors import LeptoncError, UsageError
+from leptonc.instruments import DumpIR, PrintIR, TimePasses, ValidateEach, VerifyEach
+from leptonc.ir.graph import Graph
+from leptonc.pass_reference import rule_names
+from leptonc.passmgr import (
+    Instrument,
+    Pass,
+    PassError,
+    PassManager,
+    all_passes,
+    get_pass,
+    named_pipelines,
+    parse_pipeline,
+)
+from leptonc.rewrite import debug_rules
+
+
+# ----- the options -----------------------------------------------------------------------------
+def _opt_levels() -> list[str]:
+    """The digits of the named ``O<n>`` pipelines, for ``-O<n>``."""
+    return [name[1:] for name in named_pipelines() if re.fullmatch(r"O\d", name)]
+
+
+def add_pass_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "passes", "Optimise the graph before anything else (every pass and pipeline:\n"
+                  "leptonc --list-passes). Instruments print on standard error.")
+    which = group.add_mutually_exclusive_group()
+    which.add_argument("--passes", metavar="PIPELINE",
+                       help="the passes to run, e.g. 'dce' or 'pass-a,pass-b{option=value}'")
+    which.add_argument("-O", dest="opt_level", choices=_opt_levels(), metavar="N",
+                       help="-O0 (no passes: the default), -O1, -O2 or -O3: a named pipeline")
+    group.add_argument("--time-passes", action="store_true", help="print the time of each pass")
+    for when in ("before", "after"):
+        group.add_argument(f"--print-ir-{when}", action="append", default=[],
+                           metavar="PASS[,PASS...]",
+                           help=f"print the IR {when} these passes ('all': every pass); "
+                                "repeatable")
+    group.add_argument("--dump-ir", type=Path, metavar="DIR",
+                       help="write the IR before the first pass and after every pass as "
+                            "DIR/NN-<pass>.lir")
+    group.add_argument("--verify-each", action="store_true",
+                       help="run the IR verifier after every pass")
+    group.add_argument("--validate-each", action="store_true",
+                       help="run the interpreter before and after every pass that changes the "
+                            "graph; fail naming the first pass whose outputs drift")
+    group.add_argument("--validate-inputs", type=Path, metavar="FILE.npz",
+                       help="inputs for --validate-each (implies it; default: seeded random "
+                            "inputs, or the inputs of 'run')")
+    group.add_argument("--debug-rules", action="append", default=[], metavar="RULE[,RULE...]",
+                       help="explain on standard error why these rewrite rules ('all': every "
+                            "rule) did not match, in every pass that applies them (the rules "
+                            "of each pass: leptonc --list-passes); repeatable")
+
+
+# ----- checking them ---------------------------------------------------------------------------
+def _pipeline_text(args: argparse.Namespace) -> str | None:
+    """The pipeline asked for with ``--passes`` or ``-O<n>``; None when neither was given."""
+    if args.passes is not None:
+        return args.passes
+    if args.opt_level is not None:
+        return named_pipelines()[f"O{args.opt_level}"]
+    return None
+
+
+def _split_names(values: Sequence[str]) -> list[str]:
+    """Names from repeatable options that also take comma-separated lists."""
+    names = (name.strip() for value in values for name in value.split(","))
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def _watched_passes(values: Sequence[str], option: str, passes: Sequence[Pass]) -> set[str]:
+    """The pass names of repeatable, comma-separated ``--print-ir-*`` options ('all' allowed).
+
+    A name the pipeline does not run is an error: it would silently print nothing."""
+    names = set(_split_names(values))
+    running = {p.name for p in passes}
+    for name in sorted(names - {"all"}):
+        try:
+            get_pass(name)
+        except UsageError as e:
+            raise UsageError(f"{option}: {e}") from None
+        if name not in running:
+            raise UsageError(f"{option}: the pipeline does not run pass '{name}' "
+                             f"({', '.join(sorted(running)) or 'no passes'})")
+    return names
+
+
+def _debugged_rules(values: Sequence[str]) -> list[str]:
+    """The rule names of repeatable, comma-separated ``--debug-rules`` options ('all' allowed).
+
+    Every name must be a rule of some pass: a misspelt one would silently explain nothing.
+    Rules reach every pass that applies them, also inside other passes (canonicalize runs
+    simplify-algebra), so the pipeline itself need not list the pass."""
+    names = _split_names(values)
+    if not names:
+        return names
+    known = sorted({rule for cls in all_passes().values() for rule in rule_names(cls)})
+    for name in names:
+        if name != "all" and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"rules: {', '.join(known)}"
+            raise UsageError(f"--debug-rules: unknown rule '{name}' ({hint})")
+    return names
+
+
+# ----- running them ----------------------------------------------------------------------------
+class _CurrentPass(Instrument):
+    """Remembers the pass that ran last, so that an error it causes can name it."""
+
+    def __init__(self) -> None:
+        self.spec: str | None = None
+
+    def run_before_pass(self, p: Pass, graph: Graph, index: int) -> None:
+        self.spec = p.spec
+
+
+class Optimiser:
+    """The pass pipeline and instruments that the command line asks for.
+
+    Built before the model is read, so that every mistake in them (an unknown pass, a bad
+    option, an unmet requirement, a bad instrument flag) stops the command before any work
+    is done or any file is written."""
+
+    def __init__(self, args: argparse.Namespace):
+        text = _pipeline_text(args)
+        self.given = text is not None
+        self.passes = parse_pipeline(text or "")
+        self.rules_to_debug = _debugged_rules(args.debug_rules)
+        PassManager(self.passes).check_requirements()
+        self.spec = ",".join(p.spec for p in self.passes)
+        self.level = args.opt_level
+        self.print_before = _watched_passes(args.print_ir_before, "--print-ir-before", self.passes)
+        self.print_after = _watched_passes(args.print_ir_after, "--print-ir-after", self.passes)
+        if args.dump_ir is not None and args.dump_ir.exists() and not args.dump_ir.is_dir():
+            raise UsageError(f"--dump-ir {args.dump_ir}: exists and is not a folder")
+        self.dump_dir: Path | None = args.dump_ir
+        self.time, self.verify = args.time_passes, args.verify_each
+        self.validate = args.validate_each or args.validate_inputs is not None
+        self.validate_inputs: Path | None = args.validate_inputs
+
+    def describe(self) -> str:
+        """The pipeline as a user reads it: ``-O2: dce`` or ``dce``."""
+        spec = self.spec or "(no passes)"
+        return f"-O{self.level}: {spec}" if self.level is not None else spec
+
+    def run(self, graph: Graph, feeds: dict[str, np.ndarray] | None = None) -> None:
+        """Optimise ``graph`` in place; ``feeds`` (a run's own inputs) serve --validate-each."""
+        timing = TimePasses() if self.time else None
+        tracker = _CurrentPass()
+        instruments = [tracker, *self._instruments(graph, feeds, timing)]
+        try:
+            with debug_rules(self.rules_to_debug):
+                PassManager(self.passes, instruments).run(graph)
+        except PassError:
+            raise  # its message names the pass already
+        except LeptoncError as e:
+            if tracker.spec is None:
+                raise
+            raise type(e)(f"pass '{tracker.spec}': {e}") from None
+        except Exception as e:  # a bug: say where, for the report
+            if tracker.spec is not None:
+                e.add_note(f"while running pass '{tracker.spec}'")
+            raise
+        if timing is not None:
+            print(timing.table(), file=sys.stderr)
+
+    def _instruments(self, graph: Graph, feeds: dict[str, np.ndarray] | None,
+                     timing: TimePasses | None) -> list[Instrument]:
+        # Timing comes first so that its clock stops before the slower checks run; printing
+        # and dumping come before verifying, so that a broken graph is shown before it stops
+        # the pipeline.
+        instruments: list[Instrument] = [timing] if timing is not None else []
+        if self.print_before or self.print_after:
+            instruments.append(PrintIR(self.print_before, self.print_after))
+        if self.dump_dir is not None:
+            instruments.append(DumpIR(self.dump_dir))
+        if self.verify:
+            instruments.append(VerifyEach())
+        if self.validate:
+            instruments.append(ValidateEach(self._validation_inputs(graph, feeds)))
+        return instruments
+
+    def _validation_inputs(self, graph: Graph, feeds: dict[str, np.ndarray] | None
+                           ) -> dict[str, np.ndarray] | None:
+        """--validate-inputs, else the run's inputs, else None (seeded sample inputs)."""
+        if self.validate_inputs is not None:
+            given = gather_inputs([], self.validate_inputs, archive_option="--validate-inputs")
+            return bind_inputs(graph, given)
+        return feeds
