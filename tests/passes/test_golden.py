@@ -30,6 +30,13 @@ def run_golden(path: Path) -> str:
     return print_graph(graph)
 
 
+def test_every_shipped_pass_has_golden_tests():
+    from leptonc.passmgr import all_passes
+
+    shipped = [n for n, c in all_passes().items() if c.__module__.startswith("leptonc.passes.")]
+    assert shipped and not [n for n in shipped if not list((GOLDEN / n).glob("*.lir"))]
+
+
 @pytest.mark.parametrize("path", CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_golden(path):
     expected_path = path.with_name(path.stem + ".expected.lir")
