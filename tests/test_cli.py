@@ -12,13 +12,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import example_model  # tools/, importable through tests/conftest.py
 import numpy as np
 import onnx
 import pytest
+from cli_testing import assert_one_line_error, snapshot
 from onnx import TensorProto, helper
 
 import leptonc
@@ -31,36 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # ----- helpers -------------------------------------------------------------------------------
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
 
 
-@pytest.fixture
-def leptonc_cli(capsys):
-    def run(*args: str | Path) -> Result:
-        code = cli.main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
-
-
-def assert_one_line_error(result: Result, *mentions: str, code: int = 1) -> None:
-    assert result.code == code, result
-    lines = result.err.splitlines()
-    assert len(lines) == 1, result.err
-    assert lines[0].startswith("leptonc: error: "), lines[0]
-    for text in mentions:
-        assert text in lines[0], (text, lines[0])
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` with its bytes, to prove a failure wrote nothing."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
 
 
 @pytest.fixture

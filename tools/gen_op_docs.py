@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from docgen import docs_main
 
 from leptonc.ir.printer import format_attr
 from leptonc.ops.registry import REQUIRED, all_ops
@@ -53,19 +54,7 @@ def render() -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--check", action="store_true", help="fail when docs/ops.md is stale")
-    args = ap.parse_args()
-    text = render()
-    if args.check:
-        if not DOC.exists() or DOC.read_text() != text:
-            print(f"{DOC} is out of date: run python tools/gen_op_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(text)
-    print(f"wrote {DOC}")
-    return 0
+    return docs_main(DOC, render, __doc__)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ from typing import ClassVar
 import gen_pass_docs  # tools/, importable through tests/conftest.py
 import numpy as np
 import pytest
+from cli_testing import assert_one_line_error, snapshot
 
-from leptonc import cli
 from leptonc.errors import ShapeError
 from leptonc.ir.builder import Builder, Rewriter
 from leptonc.ir.types import TensorType
@@ -121,21 +121,6 @@ graph @g(%x: f32[2,3]) {
 """
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def leptonc_cli(capsys):
-    def run(*args: str | Path) -> Result:
-        code = cli.main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
 
 
 @pytest.fixture
@@ -152,17 +137,6 @@ def x_npy(tmp_path: Path) -> Path:
     return path
 
 
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
-
-
-def assert_one_line_error(result: Result, *mentions: str, code: int) -> None:
-    assert result.code == code, result
-    lines = result.err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("leptonc: error: "), result.err
-    for text in mentions:
-        assert text in lines[0], (text, lines[0])
 
 
 # ----- pipelines and -O levels ------------------------------------------------------------------
