@@ -131,7 +131,8 @@ def get_pass(name: str) -> type[Pass]:
 
 # ----- options -------------------------------------------------------------------------------
 def _kebab(field_name: str) -> str:
-    return field_name.replace("_", "-")
+    """Field name -> option name; a trailing ``_`` (``global_``, a Python keyword) is dropped."""
+    return field_name.rstrip("_").replace("_", "-")
 
 
 def _format_option(value: Any) -> str:
@@ -146,6 +147,10 @@ def pass_options(cls: type[Pass]) -> dict[str, tuple[Any, Any]]:
     """``{option name: (type, default)}`` of a pass class."""
     hints = get_type_hints(cls)
     return {_kebab(f.name): (hints[f.name], f.default) for f in dataclasses.fields(cls)}
+
+
+def _option_fields(cls: type[Pass]) -> dict[str, str]:
+    return {_kebab(f.name): f.name for f in dataclasses.fields(cls)}
 
 
 def _convert_option(pass_name: str, option: str, kind: Any, text: str) -> Any:
@@ -195,7 +200,8 @@ def _instantiate(name: str, options_text: str | None) -> Pass:
             raise UsageError(f"pass '{name}': unknown option '{key}' (options: {known})")
         if not eq:
             raise UsageError(f"pass '{name}': option '{key}' needs a value ({key}=...)")
-        kwargs[key.replace("-", "_")] = _convert_option(name, key, declared[key][0], value.strip())
+        field_name = _option_fields(cls)[key]
+        kwargs[field_name] = _convert_option(name, key, declared[key][0], value.strip())
     try:
         return cls(**kwargs)
     except ValueError as e:  # a pass validating its options in __post_init__

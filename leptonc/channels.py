@@ -1,0 +1,417 @@
+"""Channel dependency analysis: which channels of which tensors must be pruned together.
+
+A *channel space* is a set of channel indices that some op creates (a conv's or a matmul's
+outputs).  Every activation that carries a space records it as ``(value, axis, offset,
+block)``: channel ``c`` of the space is the slice ``offset + c*block ... + block - 1`` of
+``value`` along ``axis`` (a concat places spaces side by side with offsets; a flatten of
+``[N, C, H, W]`` to ``[N, C*H*W]`` gives block ``H*W``).  Elementwise ops with two
+activations (residual adds) unite their operands' spaces, so one space (a *group*) may have
+several producers.  Constants that must shrink with a group (conv weights along their output
+or input axis, biases, batch-norm parameters, per-channel scales, the K rows of the next
+matmul) are recorded as ``ParamSlice``s of the node input that reads them.
+
+Couplings the analysis cannot express make a group unprunable with a recorded reason
+instead of producing a wrong graph: grouped convolutions other than depthwise, reshapes that
+split the channel axis (channel shuffle), ops it does not know, graph outputs.  Graph inputs
+never carry a space, so they are never pruned.
+
+    groups = channel_groups(graph)
+    for g in groups: print(g.size, g.prunable, g.reasons)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from leptonc.ir.graph import Graph, Node, Value
+
+IN, OUT, PARAM, BN_SCALE = "in", "out", "param", "bn-scale"  # ParamSlice roles
+# The weight axis holding a producer's output channels (conv [M, C, *k]: 0; matmul [K, N]: 1).
+_OUT_AXIS = {"nn.conv": 0, "linalg.matmul": 1}
+
+
+@dataclass(slots=True)
+class ParamSlice:
+    """Channel ``c`` of the group is ``offset + c*block .. + block-1`` along ``axis`` of the
+    constant read by ``node.inputs[index]``.  ``role``: ``out`` (a producer's weights),
+    ``in`` (a consumer's weights), ``bn-scale`` (a batch norm's gamma) or ``param``."""
+
+    node: Node
+    index: int
+    axis: int
+    offset: int
+    block: int
+    role: str
+
+
+@dataclass(slots=True)
+class TensorSlice:
+    """An activation carrying the group's channels (the same layout as ``ParamSlice``)."""
+
+    value: Value
+    axis: int
+    offset: int
+    block: int
+
+
+@dataclass(slots=True)
+class ReshapeFix:
+    """A reshape whose target-shape entry ``out_axis`` is ``in_dim * mult`` of its input's
+    channel axis ``in_axis``: it must be rewritten when that axis shrinks."""
+
+    node: Node
+    in_axis: int
+    out_axis: int
+    mult: int
+
+
+@dataclass
+class ChannelGroup:
+    """Channels that must be pruned together, with everything that shrinks with them."""
+
+    size: int
+    tensors: list[TensorSlice] = field(default_factory=list)
+    params: list[ParamSlice] = field(default_factory=list)
+    producers: list[Node] = field(default_factory=list)
+    reshapes: list[ReshapeFix] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # why it is unprunable; empty if it is
+
+    @property
+    def prunable(self) -> bool:
+        return not self.reasons
+
+
+@dataclass(slots=True)
+class _Chan:
+    """How a value carries channel spaces: the axis and its segments ``(space, block)``."""
+
+    axis: int
+    segs: tuple[tuple[int, int], ...]
+
+
+def _dim(v: Value, axis: int) -> int | None:
+    """The static size of ``v`` along ``axis``, else None."""
+    shape = v.type.shape
+    return shape[axis] if shape is not None and isinstance(shape[axis], int) else None
+
+
+class _Analysis:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.parent: list[int] = []
+        self.sizes: list[int] = []
+        self.groups: list[ChannelGroup] = []  # one per space; merged into roots at the end
+        self.chan: dict[int, _Chan] = {}
+
+    # ----- spaces --------------------------------------------------------------------------
+    def new_space(self, size: int, producer: Node | None) -> int:
+        self.parent.append(len(self.parent))
+        self.sizes.append(size)
+        self.groups.append(ChannelGroup(size, producers=[producer] if producer else []))
+        return len(self.parent) - 1
+
+    def find(self, s: int) -> int:
+        while self.parent[s] != s:
+            self.parent[s] = self.parent[self.parent[s]]
+            s = self.parent[s]
+        return s
+
+    def union(self, a: int, b: int) -> None:
+        a, b = self.find(a), self.find(b)
+        if a != b:
+            self.parent[b] = a
+
+    def block_unprunable(self, v: Value, reason: str) -> None:
+        for s, _ in self.chan[id(v)].segs if id(v) in self.chan else ():
+            self.groups[s].reasons.append(reason)
+
+    # ----- recording -------------------------------------------------------------------------
+    def set_chan(self, v: Value, axis: int, segs: tuple[tuple[int, int], ...]) -> None:
+        self.chan[id(v)] = _Chan(axis, segs)
+        for s, block, offset in self.layout(segs):
+            self.groups[s].tensors.append(TensorSlice(v, axis, offset, block))
+
+    def layout(self, segs: tuple[tuple[int, int], ...]):
+        offset = 0
+        for s, block in segs:
+            yield s, block, offset
+            offset += self.sizes[s] * block
+
+    def add_params(self, node: Node, index: int, axis: int, segs, role: str) -> None:
+        for s, block, offset in self.layout(segs):
+            self.groups[s].params.append(ParamSlice(node, index, axis, offset, block, role))
+
+    def new_output(self, node: Node, axis: int, weight: int, bias: int | None) -> None:
+        """``node`` creates a fresh space along ``axis`` of its output."""
+        out = node.outputs[0]
+        s = self.new_space(out.type.shape[axis], node)
+        self.set_chan(out, axis, ((s, 1),))
+        self.add_params(node, weight, _OUT_AXIS[node.op], ((s, 1),), OUT)
+        if bias is not None and bias < len(node.inputs) and node.inputs[bias] is not None:
+            self.add_params(node, bias, 0, ((s, 1),), PARAM)
+
+    def unify(self, a: Value, b: Value, where: Node) -> bool:
+        ca, cb = self.chan[id(a)], self.chan[id(b)]
+        shapes_a = [(self.sizes[s], k) for s, k in ca.segs]
+        if shapes_a != [(self.sizes[s], k) for s, k in cb.segs]:
+            reason = f"{where.op} '{where.source_name}' mixes differently split channels"
+            self.block_unprunable(a, reason)
+            self.block_unprunable(b, reason)
+            return False
+        for (sa, _), (sb, _) in zip(ca.segs, cb.segs, strict=True):
+            self.union(sa, sb)
+        return True
+
+    def unknown(self, node: Node, why: str = "") -> None:
+        reason = why or f"read by {node.op} '{node.source_name}', which the analysis does not map"
+        for v in node.inputs:
+            if v is not None:
+                self.block_unprunable(v, reason)
+
+    # ----- the walk ----------------------------------------------------------------------------
+    def run(self) -> list[ChannelGroup]:
+        for node in self.graph:
+            if any(v is not None and id(v) in self.chan for v in node.inputs):
+                _RULES.get(node.op, _rule_for_family(node.op))(self, node)
+            elif node.op in _CREATORS:
+                _CREATORS[node.op](self, node)
+        for v in self.graph.outputs:
+            self.block_unprunable(v, f"reaches graph output %{v.name}")
+        return self.collect()
+
+    def collect(self) -> list[ChannelGroup]:
+        roots: dict[int, ChannelGroup] = {}
+        for s, group in enumerate(self.groups):
+            merged = roots.setdefault(self.find(s), ChannelGroup(self.sizes[s]))
+            merged.tensors += group.tensors
+            merged.params += group.params
+            merged.producers += group.producers
+            merged.reasons += group.reasons
+            merged.reshapes += group.reshapes
+        for group in roots.values():
+            group.reasons = list(dict.fromkeys(group.reasons))
+        return list(roots.values())
+
+
+def channel_groups(graph: Graph) -> list[ChannelGroup]:
+    """The groups of coupled channels of ``graph`` (canonical ops, static channel dims), in
+    the order their first producer appears."""
+    return _Analysis(graph).run()
+
+
+# ----- rules: one per op kind; each maps its tracked inputs' channels to its outputs ---------------
+def _conv_kind(node: Node) -> str:
+    """``dense``, ``depthwise`` (one weight row per input channel) or ``grouped``."""
+    group = node.attr("group")
+    w = node.inputs[1]
+    if group == 1:
+        return "dense"
+    if w.type.shape is not None and group == w.type.shape[0] and w.type.shape[1] == 1:
+        return "depthwise"
+    return "grouped"
+
+
+def _conv_creates(a: _Analysis, node: Node) -> None:
+    w = node.inputs[1]
+    if w is None or not w.is_constant or _dim(node.outputs[0], 1) is None:
+        return
+    if _conv_kind(node) == "dense":
+        a.new_output(node, 1, weight=1, bias=2)
+
+
+def _conv(a: _Analysis, node: Node) -> None:
+    x, w = node.inputs[0], node.inputs[1]
+    kind = _conv_kind(node) if w is not None and w.is_constant else "weights not constant"
+    ch = a.chan.get(id(x))
+    if ch is None or ch.axis != 1 or kind not in ("dense", "depthwise"):
+        why = kind if kind not in ("dense", "depthwise") else "not on axis 1"
+        a.unknown(node, f"{node.op} '{node.source_name}': input channels {why} "
+                        f"(group={node.attr('group')})")
+        _conv_creates(a, node)
+        return
+    if kind == "dense":
+        a.add_params(node, 1, 1, ch.segs, IN)
+        a.new_output(node, 1, weight=1, bias=2)
+        return
+    # depthwise: output channel c is input channel c, so the space flows through
+    a.set_chan(node.outputs[0], 1, ch.segs)
+    a.add_params(node, 1, 0, ch.segs, OUT)
+    if len(node.inputs) > 2 and node.inputs[2] is not None:
+        a.add_params(node, 2, 0, ch.segs, PARAM)
+
+
+def _matmul_creates(a: _Analysis, node: Node) -> None:
+    b = node.inputs[1]
+    out = node.outputs[0]
+    if b.is_constant and b.type.rank == 2 and _dim(out, out.type.rank - 1) is not None:
+        a.new_output(node, out.type.rank - 1, weight=1, bias=None)
+
+
+def _matmul(a: _Analysis, node: Node) -> None:
+    x, b = node.inputs
+    ch = a.chan.get(id(x))
+    if (ch is None or not b.is_constant or b.type.rank != 2 or x.type.rank < 2
+            or ch.axis != x.type.rank - 1 or id(b) in a.chan):
+        a.unknown(node, f"linalg.matmul '{node.source_name}': channels are not its reduced "
+                        "axis against a constant [K, N] matrix")
+        _matmul_creates(a, node)
+        return
+    a.add_params(node, 1, 0, ch.segs, IN)
+    _matmul_creates(a, node)
+
+
+def _batch_norm(a: _Analysis, node: Node) -> None:
+    ch = a.chan[id(node.inputs[0])]
+    if ch.axis != 1 or not all(p is not None and p.is_constant for p in node.inputs[1:]):
+        a.unknown(node, f"batch_norm '{node.source_name}': parameters not constant")
+        return
+    for i in range(1, 5):
+        a.add_params(node, i, 0, ch.segs, BN_SCALE if i == 1 else PARAM)
+    a.set_chan(node.outputs[0], 1, ch.segs)
+
+
+def _pool(a: _Analysis, node: Node) -> None:
+    ch = a.chan[id(node.inputs[0])]
+    if ch.axis != 1 or len(node.outputs) != 1:
+        a.unknown(node)
+        return
+    a.set_chan(node.outputs[0], 1, ch.segs)
+
+
+def _elementwise(a: _Analysis, node: Node) -> None:
+    """Broadcasting elementwise op: tracked operands (aligned from the right) must put their
+    channels on the same output axis and are united; constants shrink along it."""
+    out = node.outputs[0]
+    rank = out.type.rank
+    tracked = [v for v in node.inputs if v is not None and id(v) in a.chan]
+    axes = {a.chan[id(v)].axis + rank - v.type.rank for v in tracked}
+    size = _dim(out, axes.pop()) if len(axes) == 1 and len(node.outputs) == 1 else None
+    if size is None or any(v is not None and v.type.shape is None for v in node.inputs):
+        a.unknown(node, f"{node.op} '{node.source_name}': operands' channels do not line up")
+        return
+    axis = a.chan[id(tracked[0])].axis + rank - tracked[0].type.rank
+    ref = max(tracked, key=lambda v: _dim(v, a.chan[id(v)].axis) or 0)
+    for i, v in enumerate(node.inputs):
+        k = axis - (rank - v.type.rank) if v is not None else -1
+        if k < 0 or v.type.shape[k] == 1:
+            continue  # broadcast along the channel axis
+        if id(v) in a.chan:
+            if v is not ref and not a.unify(ref, v, node):
+                return
+        elif v.is_constant and v.type.shape[k] == size:
+            a.add_params(node, i, k, a.chan[id(ref)].segs, PARAM)
+        else:
+            a.unknown(node, f"{node.op} '{node.source_name}': operand %{v.name} has the "
+                            "channels but no channel group")
+            return
+    a.set_chan(out, axis, a.chan[id(ref)].segs)
+
+
+def _reshape(a: _Analysis, node: Node) -> None:
+    """Reshapes that keep the dims before the channel axis and merge it with the dims after
+    it (flatten) map channel c to a block; anything else (a channel shuffle) blocks."""
+    x, out = node.inputs[0], node.outputs[0]
+    ch, si, so = a.chan[id(x)], x.type.shape, out.type.shape
+    fix = _merge_target(ch.axis, si, so) if si is not None and so is not None else None
+    shape = node.inputs[1] if node.op == "shape.reshape" and len(node.inputs) > 1 else None
+    if node.op == "shape.reshape" and (shape is None or not shape.is_constant):
+        fix = None
+    if fix is not None and shape is not None and int(shape.data[fix[0]]) == 0 and fix[0] != ch.axis:
+        fix = None  # a 0 entry copies an input dim that is not the channel axis
+    if fix is None:
+        a.unknown(node, f"{node.op} '{node.source_name}' splits or moves the channel axis "
+                        f"{si} -> {so} (e.g. a channel shuffle)")
+        return
+    j, mult = fix
+    a.set_chan(out, j, tuple((s, k * mult) for s, k in ch.segs))
+    if shape is not None:
+        for s, _ in ch.segs:
+            a.groups[s].reshapes.append(ReshapeFix(node, ch.axis, j, mult))
+
+
+def _merge_target(axis: int, si: tuple, so: tuple) -> tuple[int, int] | None:
+    """``(j, mult)``: output dim j is input dim ``axis`` times ``mult`` (the static dims after
+    it that it merges) and the static dims after both hold equal numbers of elements, so the
+    dims before them do too and every channel stays one contiguous block per leading index;
+    None when no output dim is that."""
+    for j in range(len(so)):
+        for m in range(axis + 1, len(si) + 1):
+            merged, rest_in, rest_out = si[axis:m], si[m:], so[j + 1:]
+            if (_static(merged + rest_in + rest_out) and math.prod(merged) == so[j]
+                    and math.prod(rest_in) == math.prod(rest_out)):
+                return j, math.prod(si[axis + 1:m])
+    return None
+
+
+def _static(dims) -> bool:
+    return all(isinstance(d, int) for d in dims)
+
+
+def _transpose(a: _Analysis, node: Node) -> None:
+    ch = a.chan[id(node.inputs[0])]
+    perm = list(node.attr("perm")) or list(range(node.inputs[0].type.rank))[::-1]
+    a.set_chan(node.outputs[0], perm.index(ch.axis), ch.segs)
+
+
+def _concat(a: _Analysis, node: Node) -> None:
+    out = node.outputs[0]
+    axis = node.attr("axis") % out.type.rank
+    segs: list[tuple[int, int]] = []
+    for v in node.inputs:
+        ch = a.chan.get(id(v))
+        if ch is not None and ch.axis == axis:
+            segs += ch.segs
+        elif ch is None and _dim(v, axis) is not None:
+            s = a.new_space(v.type.shape[axis], None)  # a fixed part of the joined channels
+            a.groups[s].reasons.append(f"concat '{node.source_name}' operand %{v.name} has no "
+                                       "channel group")
+            segs.append((s, 1))
+        else:
+            a.unknown(node, f"concat '{node.source_name}' joins along a non-channel axis")
+            return
+    a.set_chan(out, axis, tuple(segs))
+
+
+def _along_axis(a: _Analysis, node: Node) -> None:
+    """Softmax-like ops working along one axis: fine unless it is the channel axis."""
+    ch = a.chan[id(node.inputs[0])]
+    if node.attr("axis") % node.inputs[0].type.rank == ch.axis:
+        a.unknown(node, f"{node.op} '{node.source_name}' normalises across the channels")
+        return
+    a.set_chan(node.outputs[0], ch.axis, ch.segs)
+
+
+def _reduce(a: _Analysis, node: Node) -> None:
+    x = node.inputs[0]
+    ch = a.chan[id(x)]
+    axes = node.attr("axes")
+    if len(node.inputs) > 1 and node.inputs[1] is not None or not axes:
+        a.unknown(node, f"{node.op} '{node.source_name}': reduced axes unknown or all")
+        return
+    axes = {d % x.type.rank for d in axes}
+    if ch.axis in axes:
+        a.unknown(node, f"{node.op} '{node.source_name}' reduces across the channels")
+        return
+    shift = 0 if node.attr("keepdims") else sum(d < ch.axis for d in axes)
+    a.set_chan(node.outputs[0], ch.axis - shift, ch.segs)
+
+
+_POOLS = ("nn.max_pool", "nn.avg_pool", "nn.lp_pool", "nn.global_avg_pool",
+          "nn.global_max_pool", "nn.global_lp_pool")
+_RULES: dict[str, Callable[[_Analysis, Node], None]] = {
+    "nn.conv": _conv, "linalg.matmul": _matmul, "nn.batch_norm": _batch_norm,
+    "shape.reshape": _reshape, "shape.squeeze": _reshape, "shape.unsqueeze": _reshape,
+    "shape.transpose": _transpose, "shape.concat": _concat,
+    "reduce.softmax": _along_axis, "reduce.log_softmax": _along_axis,
+    **{op: _pool for op in _POOLS},
+}
+_REDUCTIONS = ("reduce.sum", "reduce.mean", "reduce.max", "reduce.min", "reduce.l1", "reduce.l2",
+               "reduce.sum_square", "reduce.prod", "reduce.log_sum", "reduce.log_sum_exp")
+_RULES.update({op: _reduce for op in _REDUCTIONS})
+_CREATORS = {"nn.conv": _conv_creates, "linalg.matmul": _matmul_creates}
+
+
+def _rule_for_family(op: str) -> Callable[[_Analysis, Node], None]:
+    return _elementwise if op.startswith("ew.") else _Analysis.unknown

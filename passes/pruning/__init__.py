@@ -1,0 +1,2 @@
+"""Pruning: structured channel pruning over the channel dependency groups of
+``leptonc.channels``."""

@@ -1,0 +1,133 @@
+"""Channel dependency groups (leptonc.channels) and prune-channels on hand-built graphs and on
+zoo CNNs.  Pipelines run with verify-each and validate-each (prune-channels' tolerance lets
+values change but not output shapes or dtypes); the pruned model must still run in the
+interpreter, and ResNet-50 at ratio 0.5 must lose at least 60% of its MACs and parameters."""
+
+from __future__ import annotations
+
+import model_zoo
+import numpy as np
+import pytest
+
+import leptonc
+from leptonc.analysis import graph_stats
+from leptonc.channels import IN, OUT, channel_groups
+from leptonc.errors import UsageError
+from leptonc.instruments import ValidateEach, VerifyEach
+from leptonc.ir import dtypes
+from leptonc.ir.builder import Builder
+from leptonc.ir.graph import Graph
+from leptonc.ir.types import TensorType
+from leptonc.passmgr import PassManager, parse_pipeline
+
+
+def _weights(*shape: int) -> np.ndarray:
+    return np.random.default_rng(len(shape)).standard_normal(shape).astype(np.float32)
+
+
+def _flatten_graph() -> Graph:
+    """conv (4 channels of 2x2) -> relu -> flatten to [1, 16] -> matmul."""
+    graph = Graph("flatten")
+    b = Builder(graph)
+    x = graph.add_input("x", TensorType(dtypes.f32, (1, 3, 2, 2)))
+    c = b.op("nn.conv", [x, b.const(_weights(4, 3, 1, 1), "w"), None], source_name="conv")
+    r = b.op("ew.relu", [c], source_name="relu")
+    f = b.op("shape.reshape", [r, b.const(np.array([1, 16]), "s")], source_name="flatten")
+    graph.set_outputs([b.op("linalg.matmul", [f, b.const(_weights(16, 5), "m")],
+                            source_name="fc")])
+    return graph
+
+
+def _shuffle_graph() -> Graph:
+    """conv -> channel shuffle (reshape, transpose, reshape) -> conv."""
+    graph = Graph("shuffle")
+    b = Builder(graph)
+    x = graph.add_input("x", TensorType(dtypes.f32, (1, 3, 2, 2)))
+    c = b.op("nn.conv", [x, b.const(_weights(4, 3, 1, 1), "w"), None], source_name="conv")
+    a = b.op("shape.reshape", [c, b.const(np.array([1, 2, 2, 2, 2]), "s1")])
+    t = b.op("shape.transpose", [a], {"perm": [0, 2, 1, 3, 4]})
+    m = b.op("shape.reshape", [t, b.const(np.array([1, 4, 2, 2]), "s2")])
+    graph.set_outputs([b.op("nn.conv", [m, b.const(_weights(2, 4, 1, 1), "w2"), None])])
+    return graph
+
+
+def test_flatten_maps_each_channel_to_a_block_of_matmul_rows():
+    [group, fc] = channel_groups(_flatten_graph())
+    assert group.prunable and group.size == 4
+    rows = [(p.node.source_name, p.axis, p.block, p.role) for p in group.params]
+    assert rows == [("conv", 0, 1, OUT), ("fc", 0, 4, IN)]
+    assert [(f.in_axis, f.out_axis, f.mult) for f in group.reshapes] == [(1, 1, 4)]
+    assert not fc.prunable and "graph output" in fc.reasons[0]
+
+
+def test_channel_shuffle_is_unprunable_with_a_reason():
+    groups = channel_groups(_shuffle_graph())
+    assert len(groups) == 2 and not any(g.prunable for g in groups)
+    assert "splits or moves the channel axis" in groups[0].reasons[0]
+
+
+def test_pruning_shrinks_flatten_and_matmul_rows():
+    graph = _flatten_graph()
+    PassManager(parse_pipeline("canonicalize,prune-channels{ratio=0.5}"),
+                [VerifyEach(), ValidateEach()]).run(graph)
+    fc = next(n for n in graph if n.op == "linalg.matmul")
+    assert fc.inputs[0].type.shape == (1, 8) and fc.inputs[1].type.shape == (8, 5)
+
+
+@pytest.mark.parametrize("options, message", [
+    ("ratio=1.5", "ratio must be in"),
+    ("importance=taylor", "importance must be one of"),
+    ("round-to=0", "round-to must be at least 1"),
+    ("scope=nothing_matches", "matches no prunable channel group"),
+])
+def test_bad_options_are_one_line_usage_errors(options, message):
+    graph = _flatten_graph()
+    with pytest.raises(UsageError, match=message) as info:
+        PassManager(parse_pipeline(f"canonicalize,prune-channels{{{options}}}")).run(graph)
+    assert "\n" not in str(info.value)
+
+
+def _prune(name: str, pipeline: str) -> tuple[Graph, object, object]:
+    """The canonical model, pruned with checks on the way; returns (graph, stats before,
+    stats after)."""
+    graph = leptonc.load_onnx(model_zoo.model_path(name))
+    inputs = model_zoo.sample_inputs(name)
+    PassManager(parse_pipeline("canonicalize")).run(graph)
+    before, expected = graph_stats(graph), leptonc.run(graph, inputs)
+    PassManager(parse_pipeline(f"canonicalize,{pipeline}"),
+                [VerifyEach(), ValidateEach(inputs)]).run(graph)
+    outputs = leptonc.run(graph, inputs)
+    assert {k: v.shape for k, v in outputs.items()} == {k: v.shape for k, v in expected.items()}
+    assert all(np.isfinite(v).all() for v in outputs.values())
+    return graph, before, graph_stats(graph)
+
+
+def test_resnet50_half_the_channels_cuts_macs_and_params_by_60_percent():
+    _, before, after = _prune("resnet50", "prune-channels{ratio=0.5}")
+    macs_cut, params_cut = 1 - after.macs / before.macs, 1 - after.params / before.params
+    print(f"resnet50: MACs {before.macs / 1e9:.2f}G -> {after.macs / 1e9:.2f}G "
+          f"(-{macs_cut:.0%}), params {before.params / 1e6:.1f}M -> {after.params / 1e6:.1f}M "
+          f"(-{params_cut:.0%})")
+    assert macs_cut >= 0.6 and params_cut >= 0.6
+
+
+@pytest.mark.parametrize("name, pipeline, min_cut", [
+    ("densenet121", "prune-channels{ratio=0.5,round-to=8}", 0.6),  # concats
+    ("inception_v2", "prune-channels{ratio=0.5,importance=bn-scale,global-ranking=true}", 0.3),
+    ("mobilenet", "prune-channels{ratio=0.5,importance=l2}", 0.2),  # depthwise; grouped conv blocks
+    ("shufflenet", "prune-channels{ratio=0.5}", 0.0),  # groups + channel shuffle: unprunable
+])
+def test_zoo_models_stay_valid(name, pipeline, min_cut):
+    _, before, after = _prune(name, pipeline)
+    cut = 1 - after.params / before.params
+    print(f"{name}: params {before.params} -> {after.params} (-{cut:.0%}), "
+          f"MACs {before.macs} -> {after.macs}")
+    assert cut >= min_cut
+
+
+def test_scope_limits_pruning_to_matching_producers():
+    graph, before, after = _prune("resnet50", "prune-channels{ratio=0.5,scope=^n0$}")
+    stem = next(n for n in graph if n.op == "nn.conv")
+    assert stem.inputs[1].type.shape[0] == 32  # 64 -> 32; nothing else changed size
+    # the stem weights and batch norm, and the input rows of layer 1's conv and downsample
+    assert before.params - after.params == 32 * 3 * 7 * 7 + 4 * 32 + 32 * 64 + 32 * 256
