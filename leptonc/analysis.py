@@ -1,11 +1,14 @@
-"""Whole-graph statistics: op histogram, parameters, MACs, memory (used by `leptonc info`)."""
+"""Whole-graph statistics: op histogram, parameters, MACs, memory, and what sparse weights
+save (used by `leptonc info`)."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from leptonc.ir.graph import Graph, Node
+from leptonc import sparsity
+from leptonc.ir.graph import Graph, Node, Value
 from leptonc.ops.registry import get_op
 
 
@@ -17,6 +20,33 @@ def node_macs(node: Node) -> int:
 
 def graph_macs(graph: Graph) -> int:
     return sum(node_macs(n) for n in graph)
+
+
+def _density(value: Value | None, bound: dict[int, float]) -> float:
+    """Non-zero share of an operand: a sparse constant's encoding, or what a fused region's
+    caller binds to the body input (the body's own input type may predate the pruning)."""
+    if value is None:
+        return 1.0
+    if id(value) in bound:
+        return bound[id(value)]
+    encoding = value.type.encoding
+    return encoding.density if encoding is not None and value.is_constant else 1.0
+
+
+def effective_macs(graph: Graph, bound: dict[int, float] | None = None) -> int:
+    """MACs left when multiplies by zero weights are skipped: each op's MACs scaled by the
+    density of its sparse operands (only weights carry encodings; dense ones count 1)."""
+    bound = bound or {}
+    total = 0.0
+    for node in graph:
+        densities = [_density(v, bound) for v in node.inputs]
+        if node.op == "fused.region":
+            body: Graph = node.attrs["body"]
+            inner = {id(p): d for p, d in zip(body.inputs, densities, strict=True)}
+            total += effective_macs(body, inner)
+        else:
+            total += node_macs(node) * math.prod(densities)
+    return round(total)
 
 
 def node_bytes_moved(node: Node) -> int | None:
@@ -73,7 +103,11 @@ class GraphStats:
     op_histogram: Counter = field(default_factory=Counter)
     params: int = 0
     param_bytes: int = 0
+    nonzero_params: int = 0
+    compressed_param_bytes: int = 0  # sparse weights in their smallest format
+    sparse_weights: Counter = field(default_factory=Counter)  # encoding kind -> constants
     macs: int = 0
+    effective_macs: int = 0
     bytes_moved: int | None = None
     peak_activation_bytes: int | None = None
 
@@ -83,7 +117,20 @@ def graph_stats(graph: Graph) -> GraphStats:
     for v in graph.constants.values():
         stats.params += v.data.size
         stats.param_bytes += v.data.nbytes
+        stats.nonzero_params += sparsity.nonzeros(v.data)
+        stats.compressed_param_bytes += _stored_bytes(v)
+        if v.type.encoding is not None:
+            stats.sparse_weights[v.type.encoding.kind] += 1
     stats.macs = graph_macs(graph)
+    stats.effective_macs = effective_macs(graph)
     stats.bytes_moved = graph_bytes_moved(graph)
     stats.peak_activation_bytes = peak_activation_bytes(graph)
     return stats
+
+
+def _stored_bytes(constant: Value) -> int:
+    """A constant's bytes as stored: plain unless its encoding allows a smaller format."""
+    if constant.type.encoding is None:
+        return constant.data.nbytes
+    return sparsity.smallest_format(constant.data, constant.type.encoding,
+                                    constant.type.dtype.bits)[1]

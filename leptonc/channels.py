@@ -10,9 +10,18 @@ several producers.  Constants that must shrink with a group (conv weights along 
 or input axis, biases, batch-norm parameters, per-channel scales, the K rows of the next
 matmul) are recorded as ``ParamSlice``s of the node input that reads them.
 
+Grouped convolutions and channel shuffles make a space *periodic*: with period ``P`` the kept
+set repeats in each of ``P`` equal contiguous parts (part ``q`` keeps ``q*size/P + S`` for one
+set ``S``), so every conv group keeps the same channels and its weights still shrink with one
+mask per axis.  A slice with ``period`` p shows only the first ``size/p`` channels (channel
+``c`` sits at ``c mod size/p``): the input axis of a grouped conv's weights, and the channel
+axis after a shuffle's split reshape ``[N, C] -> [N, g, C/g]`` (so the shuffle's
+reshape-transpose-reshape maps the kept channels as whole blocks and needs no gather).
+
 Couplings the analysis cannot express make a group unprunable with a recorded reason
-instead of producing a wrong graph: grouped convolutions other than depthwise, reshapes that
-split the channel axis (channel shuffle), ops it does not know, graph outputs.  Graph inputs
+instead of producing a wrong graph: conv groups that straddle channel segments, a period that
+does not divide the channels, reshapes that split the channel axis otherwise, ops it does not
+know, graph outputs.  Graph inputs
 never carry a space, so they are never pruned.
 
     groups = channel_groups(graph)
@@ -36,7 +45,9 @@ _OUT_AXIS = {"nn.conv": 0, "linalg.matmul": 1}
 class ParamSlice:
     """Channel ``c`` of the group is ``offset + c*block .. + block-1`` along ``axis`` of the
     constant read by ``node.inputs[index]``.  ``role``: ``out`` (a producer's weights),
-    ``in`` (a consumer's weights), ``bn-scale`` (a batch norm's gamma) or ``param``."""
+    ``in`` (a consumer's weights), ``bn-scale`` (a batch norm's gamma) or ``param``.
+    ``period``: the slice covers ``size / period`` channels, channel ``c`` at ``c mod
+    size/period`` (a grouped conv's input weights, tensors after a shuffle)."""
 
     node: Node
     index: int
@@ -44,6 +55,7 @@ class ParamSlice:
     offset: int
     block: int
     role: str
+    period: int = 1
 
 
 @dataclass(slots=True)
@@ -54,17 +66,19 @@ class TensorSlice:
     axis: int
     offset: int
     block: int
+    period: int = 1
 
 
 @dataclass(slots=True)
 class ReshapeFix:
-    """A reshape whose target-shape entry ``out_axis`` is ``in_dim * mult`` of its input's
-    channel axis ``in_axis``: it must be rewritten when that axis shrinks."""
+    """A reshape whose target-shape entry ``out_axis`` is ``in_dim * mult // div`` of its
+    input's channel axis ``in_axis``: it must be rewritten when that axis shrinks."""
 
     node: Node
     in_axis: int
     out_axis: int
     mult: int
+    div: int = 1
 
 
 @dataclass
@@ -72,6 +86,7 @@ class ChannelGroup:
     """Channels that must be pruned together, with everything that shrinks with them."""
 
     size: int
+    period: int = 1  # the kept set repeats in this many equal parts (grouped convs)
     tensors: list[TensorSlice] = field(default_factory=list)
     params: list[ParamSlice] = field(default_factory=list)
     producers: list[Node] = field(default_factory=list)
@@ -85,10 +100,12 @@ class ChannelGroup:
 
 @dataclass(slots=True)
 class _Chan:
-    """How a value carries channel spaces: the axis and its segments ``(space, block)``."""
+    """How a value carries channel spaces: the axis and its segments ``(space, block)``;
+    ``wrap`` > 1: one segment showing ``size / wrap`` channels of a periodic space."""
 
     axis: int
     segs: tuple[tuple[int, int], ...]
+    wrap: int = 1
 
 
 def _dim(v: Value, axis: int) -> int | None:
@@ -102,6 +119,7 @@ class _Analysis:
         self.graph = graph
         self.parent: list[int] = []
         self.sizes: list[int] = []
+        self.periods: list[int] = []
         self.groups: list[ChannelGroup] = []  # one per space; merged into roots at the end
         self.chan: dict[int, _Chan] = {}
 
@@ -109,6 +127,7 @@ class _Analysis:
     def new_space(self, size: int, producer: Node | None) -> int:
         self.parent.append(len(self.parent))
         self.sizes.append(size)
+        self.periods.append(1)
         self.groups.append(ChannelGroup(size, producers=[producer] if producer else []))
         return len(self.parent) - 1
 
@@ -123,25 +142,36 @@ class _Analysis:
         if a != b:
             self.parent[b] = a
 
+    def require_period(self, s: int, period: int) -> None:
+        """Space ``s`` must keep the same channels in each of ``period`` equal parts."""
+        self.periods[s] = math.lcm(self.periods[s], period)
+
     def block_unprunable(self, v: Value, reason: str) -> None:
         for s, _ in self.chan[id(v)].segs if id(v) in self.chan else ():
             self.groups[s].reasons.append(reason)
 
     # ----- recording -------------------------------------------------------------------------
-    def set_chan(self, v: Value, axis: int, segs: tuple[tuple[int, int], ...]) -> None:
-        self.chan[id(v)] = _Chan(axis, segs)
-        for s, block, offset in self.layout(segs):
-            self.groups[s].tensors.append(TensorSlice(v, axis, offset, block))
+    def set_chan(self, v: Value, axis: int, segs: tuple[tuple[int, int], ...],
+                 wrap: int = 1) -> None:
+        self.chan[id(v)] = _Chan(axis, segs, wrap)
+        for s, block, offset in self.layout(segs, wrap):
+            self.groups[s].tensors.append(TensorSlice(v, axis, offset, block, wrap))
 
-    def layout(self, segs: tuple[tuple[int, int], ...]):
+    def flow(self, v: Value, axis: int, ch: _Chan) -> None:
+        """``v`` carries ``ch``'s channels unchanged, on ``axis``."""
+        self.set_chan(v, axis, ch.segs, ch.wrap)
+
+    def layout(self, segs: tuple[tuple[int, int], ...], wrap: int = 1):
         offset = 0
         for s, block in segs:
             yield s, block, offset
-            offset += self.sizes[s] * block
+            offset += self.sizes[s] // wrap * block
 
-    def add_params(self, node: Node, index: int, axis: int, segs, role: str) -> None:
-        for s, block, offset in self.layout(segs):
-            self.groups[s].params.append(ParamSlice(node, index, axis, offset, block, role))
+    def add_params(self, node: Node, index: int, axis: int, segs, role: str,
+                   wrap: int = 1) -> None:
+        for s, block, offset in self.layout(segs, wrap):
+            self.groups[s].params.append(
+                ParamSlice(node, index, axis, offset, block, role, wrap))
 
     def new_output(self, node: Node, axis: int, weight: int, bias: int | None) -> None:
         """``node`` creates a fresh space along ``axis`` of its output."""
@@ -154,8 +184,8 @@ class _Analysis:
 
     def unify(self, a: Value, b: Value, where: Node) -> bool:
         ca, cb = self.chan[id(a)], self.chan[id(b)]
-        shapes_a = [(self.sizes[s], k) for s, k in ca.segs]
-        if shapes_a != [(self.sizes[s], k) for s, k in cb.segs]:
+        shapes_a = [(self.sizes[s], k, ca.wrap) for s, k in ca.segs]
+        if shapes_a != [(self.sizes[s], k, cb.wrap) for s, k in cb.segs]:
             reason = f"{where.op} '{where.source_name}' mixes differently split channels"
             self.block_unprunable(a, reason)
             self.block_unprunable(b, reason)
@@ -185,12 +215,16 @@ class _Analysis:
         roots: dict[int, ChannelGroup] = {}
         for s, group in enumerate(self.groups):
             merged = roots.setdefault(self.find(s), ChannelGroup(self.sizes[s]))
+            merged.period = math.lcm(merged.period, self.periods[s])
             merged.tensors += group.tensors
             merged.params += group.params
             merged.producers += group.producers
             merged.reasons += group.reasons
             merged.reshapes += group.reshapes
         for group in roots.values():
+            if group.size % group.period:
+                group.reasons.append(f"conv groups or shuffles need {group.period} equal parts "
+                                     f"of {group.size} channels")
             group.reasons = list(dict.fromkeys(group.reasons))
         return list(roots.values())
 
@@ -217,29 +251,58 @@ def _conv_creates(a: _Analysis, node: Node) -> None:
     w = node.inputs[1]
     if w is None or not w.is_constant or _dim(node.outputs[0], 1) is None:
         return
-    if _conv_kind(node) == "dense":
+    kind = _conv_kind(node)
+    if kind != "depthwise":
         a.new_output(node, 1, weight=1, bias=2)
+    if kind == "grouped":  # every group keeps the same output channels: one mask on axis 0
+        [(s, _)] = a.chan[id(node.outputs[0])].segs
+        a.require_period(s, node.attr("group"))
 
 
 def _conv(a: _Analysis, node: Node) -> None:
     x, w = node.inputs[0], node.inputs[1]
     kind = _conv_kind(node) if w is not None and w.is_constant else "weights not constant"
     ch = a.chan.get(id(x))
-    if ch is None or ch.axis != 1 or kind not in ("dense", "depthwise"):
-        why = kind if kind not in ("dense", "depthwise") else "not on axis 1"
-        a.unknown(node, f"{node.op} '{node.source_name}': input channels {why} "
+    why = "not on axis 1" if ch is None or ch.axis != 1 else _grouped_input_problem(a, node, ch)
+    if kind not in ("dense", "depthwise", "grouped") or why:
+        a.unknown(node, f"{node.op} '{node.source_name}': input channels {why or kind} "
                         f"(group={node.attr('group')})")
         _conv_creates(a, node)
         return
     if kind == "dense":
-        a.add_params(node, 1, 1, ch.segs, IN)
-        a.new_output(node, 1, weight=1, bias=2)
+        a.add_params(node, 1, 1, ch.segs, IN, ch.wrap)
+    if kind == "grouped":
+        _grouped_input(a, node, ch)
+    if kind != "depthwise":
+        _conv_creates(a, node)
         return
     # depthwise: output channel c is input channel c, so the space flows through
-    a.set_chan(node.outputs[0], 1, ch.segs)
-    a.add_params(node, 1, 0, ch.segs, OUT)
+    a.flow(node.outputs[0], 1, ch)
+    a.add_params(node, 1, 0, ch.segs, OUT, ch.wrap)
     if len(node.inputs) > 2 and node.inputs[2] is not None:
-        a.add_params(node, 2, 0, ch.segs, PARAM)
+        a.add_params(node, 2, 0, ch.segs, PARAM, ch.wrap)
+
+
+def _grouped_input_problem(a: _Analysis, node: Node, ch: _Chan) -> str:
+    """Why a grouped conv cannot read ``ch`` (empty if it can): each conv group must be a
+    whole part of one space, so the weights' input axis is the same for every group."""
+    if _conv_kind(node) != "grouped":
+        return ""
+    if len(ch.segs) != 1:
+        return "span several channel segments"
+    (s, _), group = ch.segs[0], node.attr("group")
+    if (a.sizes[s] // ch.wrap) % group:
+        return "split a conv group's channels unevenly"
+    return ""
+
+
+def _grouped_input(a: _Analysis, node: Node, ch: _Chan) -> None:
+    """Group ``q`` reads channels ``q*n/g ..`` of the space; the weights' input axis holds
+    ``n/g`` of them, the same for every group once the space has period ``g``."""
+    [(s, block)] = ch.segs
+    period = ch.wrap * node.attr("group")
+    a.require_period(s, period)
+    a.groups[s].params.append(ParamSlice(node, 1, 1, 0, block, IN, period))
 
 
 def _matmul_creates(a: _Analysis, node: Node) -> None:
@@ -258,7 +321,7 @@ def _matmul(a: _Analysis, node: Node) -> None:
                         "axis against a constant [K, N] matrix")
         _matmul_creates(a, node)
         return
-    a.add_params(node, 1, 0, ch.segs, IN)
+    a.add_params(node, 1, 0, ch.segs, IN, ch.wrap)
     _matmul_creates(a, node)
 
 
@@ -268,8 +331,8 @@ def _batch_norm(a: _Analysis, node: Node) -> None:
         a.unknown(node, f"batch_norm '{node.source_name}': parameters not constant")
         return
     for i in range(1, 5):
-        a.add_params(node, i, 0, ch.segs, BN_SCALE if i == 1 else PARAM)
-    a.set_chan(node.outputs[0], 1, ch.segs)
+        a.add_params(node, i, 0, ch.segs, BN_SCALE if i == 1 else PARAM, ch.wrap)
+    a.flow(node.outputs[0], 1, ch)
 
 
 def _pool(a: _Analysis, node: Node) -> None:
@@ -277,7 +340,7 @@ def _pool(a: _Analysis, node: Node) -> None:
     if ch.axis != 1 or len(node.outputs) != 1:
         a.unknown(node)
         return
-    a.set_chan(node.outputs[0], 1, ch.segs)
+    a.flow(node.outputs[0], 1, ch)
 
 
 def _elementwise(a: _Analysis, node: Node) -> None:
@@ -301,12 +364,12 @@ def _elementwise(a: _Analysis, node: Node) -> None:
             if v is not ref and not a.unify(ref, v, node):
                 return
         elif v.is_constant and v.type.shape[k] == size:
-            a.add_params(node, i, k, a.chan[id(ref)].segs, PARAM)
+            a.add_params(node, i, k, a.chan[id(ref)].segs, PARAM, a.chan[id(ref)].wrap)
         else:
             a.unknown(node, f"{node.op} '{node.source_name}': operand %{v.name} has the "
                             "channels but no channel group")
             return
-    a.set_chan(out, axis, a.chan[id(ref)].segs)
+    a.flow(out, axis, a.chan[id(ref)])
 
 
 def _reshape(a: _Analysis, node: Node) -> None:
@@ -321,14 +384,35 @@ def _reshape(a: _Analysis, node: Node) -> None:
     if fix is not None and shape is not None and int(shape.data[fix[0]]) == 0 and fix[0] != ch.axis:
         fix = None  # a 0 entry copies an input dim that is not the channel axis
     if fix is None:
-        a.unknown(node, f"{node.op} '{node.source_name}' splits or moves the channel axis "
-                        f"{si} -> {so} (e.g. a channel shuffle)")
+        if not _split_groups(a, node, ch, shape):
+            a.unknown(node, f"{node.op} '{node.source_name}' splits or moves the channel axis "
+                            f"{si} -> {so}")
         return
     j, mult = fix
-    a.set_chan(out, j, tuple((s, k * mult) for s, k in ch.segs))
+    a.set_chan(out, j, tuple((s, k * mult) for s, k in ch.segs), ch.wrap)
     if shape is not None:
         for s, _ in ch.segs:
             a.groups[s].reshapes.append(ReshapeFix(node, ch.axis, j, mult))
+
+
+def _split_groups(a: _Analysis, node: Node, ch: _Chan, shape: Value | None) -> bool:
+    """A channel shuffle's first reshape ``[N, C, ...] -> [N, g, C/g, ...]``: the ``C/g``
+    axis carries the space wrapped by ``g`` (every group keeps the same channels), so the
+    transpose and merge that follow move whole kept channels.  False if it is not one."""
+    x, out = node.inputs[0], node.outputs[0]
+    si, so, axis = x.type.shape, out.type.shape, ch.axis
+    if shape is None or len(ch.segs) != 1 or ch.segs[0][1] != 1 or len(so) != len(si) + 1:
+        return False
+    groups = so[axis]
+    s = ch.segs[0][0]
+    if (so[:axis] != si[:axis] or so[axis + 2:] != si[axis + 1:] or not _static(so[axis:axis + 2])
+            or groups * so[axis + 1] != si[axis] or (a.sizes[s] // ch.wrap) % groups
+            or int(shape.data[axis + 1]) == 0):
+        return False
+    a.require_period(s, ch.wrap * groups)
+    a.set_chan(out, axis + 1, ch.segs, ch.wrap * groups)
+    a.groups[s].reshapes.append(ReshapeFix(node, axis, axis + 1, 1, groups))
+    return True
 
 
 def _merge_target(axis: int, si: tuple, so: tuple) -> tuple[int, int] | None:
@@ -352,7 +436,7 @@ def _static(dims) -> bool:
 def _transpose(a: _Analysis, node: Node) -> None:
     ch = a.chan[id(node.inputs[0])]
     perm = list(node.attr("perm")) or list(range(node.inputs[0].type.rank))[::-1]
-    a.set_chan(node.outputs[0], perm.index(ch.axis), ch.segs)
+    a.flow(node.outputs[0], perm.index(ch.axis), ch)
 
 
 def _concat(a: _Analysis, node: Node) -> None:
@@ -361,7 +445,7 @@ def _concat(a: _Analysis, node: Node) -> None:
     segs: list[tuple[int, int]] = []
     for v in node.inputs:
         ch = a.chan.get(id(v))
-        if ch is not None and ch.axis == axis:
+        if ch is not None and ch.axis == axis and ch.wrap == 1:
             segs += ch.segs
         elif ch is None and _dim(v, axis) is not None:
             s = a.new_space(v.type.shape[axis], None)  # a fixed part of the joined channels
@@ -380,7 +464,7 @@ def _along_axis(a: _Analysis, node: Node) -> None:
     if node.attr("axis") % node.inputs[0].type.rank == ch.axis:
         a.unknown(node, f"{node.op} '{node.source_name}' normalises across the channels")
         return
-    a.set_chan(node.outputs[0], ch.axis, ch.segs)
+    a.flow(node.outputs[0], ch.axis, ch)
 
 
 def _reduce(a: _Analysis, node: Node) -> None:
@@ -395,7 +479,7 @@ def _reduce(a: _Analysis, node: Node) -> None:
         a.unknown(node, f"{node.op} '{node.source_name}' reduces across the channels")
         return
     shift = 0 if node.attr("keepdims") else sum(d < ch.axis for d in axes)
-    a.set_chan(node.outputs[0], ch.axis - shift, ch.segs)
+    a.flow(node.outputs[0], ch.axis - shift, ch)
 
 
 _POOLS = ("nn.max_pool", "nn.avg_pool", "nn.lp_pool", "nn.global_avg_pool",

@@ -1,7 +1,8 @@
 """Sparsity patterns of weight tensors: parsing, checking, measuring, compressed sizes.
 
 Pure numpy functions shared by the sparsity passes (``leptonc.passes.sparsity``), their
-tests and reporting.  The patterns are those of ``leptonc.ir.types.SparseEncoding``:
+tests and reporting (``leptonc info``: the smallest format of each weight, and the
+targets that gain).  The patterns are those of ``leptonc.ir.types.SparseEncoding``:
 
 * N:M (``check_nm``): at most ``n`` non-zeros in every group of ``m`` consecutive
   elements along one axis, every other index fixed.  When the axis length is not a
@@ -20,6 +21,8 @@ import math
 import re
 
 import numpy as np
+
+from leptonc.ir.types import SparseEncoding
 
 INDEX_BYTES = 4  # CSR column indices and row pointers are 32-bit
 
@@ -174,3 +177,43 @@ def block_density(array: np.ndarray, block: tuple[int, ...]) -> float:
         return 1.0
     kept, sizes = _tile_stats(array, block)
     return float(sizes[kept].sum()) / array.size
+
+
+# ----- reporting ------------------------------------------------------------------------------
+def format_bytes(array: np.ndarray, encoding: SparseEncoding | None,
+                 bits: int | None = None) -> dict[str, int]:
+    """Bytes of every storage format that can hold ``array`` under ``encoding``: dense,
+    bitmask and CSR always; N:M or block only where the encoding guarantees the pattern."""
+    sizes = {"dense": dense_bytes(array, bits)}
+    if encoding is None:
+        return sizes
+    sizes["bitmask"] = bitmask_bytes(array, bits)
+    sizes["csr"] = csr_bytes(array, bits)
+    if encoding.kind == "nm":
+        sizes["nm"] = nm_bytes(array, encoding.n, encoding.m, encoding.axis, bits)
+    elif encoding.kind == "block":
+        sizes["block"] = block_bytes(array, encoding.block, bits)
+    return sizes
+
+
+def smallest_format(array: np.ndarray, encoding: SparseEncoding | None,
+                    bits: int | None = None) -> tuple[str, int]:
+    """The cheapest format for ``array`` and its bytes (dense wins ties: no decoding)."""
+    sizes = format_bytes(array, encoding, bits)
+    best = min(sizes, key=lambda name: sizes[name])  # dicts keep order: dense is first
+    return best, sizes[best]
+
+
+# Which targets gain from each encoding kind today (docs/sparsity.md, "Which targets benefit").
+_NO_SPEEDUP = "no speedup on cpu, gpu or llvm (dense kernels multiply the zeros)"
+_NM_GPU = "N:M only on gpu sparse tensor cores (not implemented yet)"
+_ACCELERATORS = "fpga and asic/npu will skip zeros (planned)"
+
+
+def target_note(kinds: set[str]) -> str:
+    """One line naming the targets that benefit from weights of these encoding kinds;
+    empty when there are none."""
+    if not kinds:
+        return ""
+    clauses = [_NO_SPEEDUP, *([_NM_GPU] if "nm" in kinds else []), _ACCELERATORS]
+    return f"{', '.join(sorted(kinds))} sparsity: " + "; ".join(clauses)

@@ -1,5 +1,6 @@
 """``leptonc info MODEL``: inputs, outputs, op histogram, parameters, MACs, bytes moved and
-peak activation memory, as text or JSON; with a pipeline, before and after it."""
+peak activation memory, what sparse weights save (non-zeros, effective MACs, compressed
+size), as text or JSON; with a pipeline, before and after it."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from leptonc.cli.exit_codes import EXIT_OK
 from leptonc.cli.passes import Optimiser, add_pass_options
 from leptonc.ir.graph import Graph, Value
 from leptonc.ir.printer import format_type
+from leptonc.sparsity import target_note
 
 INFO_EXAMPLES = """\
 examples:
   leptonc info model.onnx
   leptonc info model.lir --json | python -m json.tool
   leptonc info model.onnx -O2                 before/after: nodes, parameters, MACs, memory
+  leptonc info model.onnx --sparsity 2:4      before/after: non-zeros, effective MACs, sizes
 """
 
 
@@ -62,7 +65,11 @@ def model_info(graph: Graph, path: Path) -> dict[str, Any]:
         "constants": len(graph.constants),
         "params": stats.params,
         "param_bytes": stats.param_bytes,
+        "nonzero_params": stats.nonzero_params,
+        "compressed_param_bytes": stats.compressed_param_bytes,
+        "sparse_weights": dict(sorted(stats.sparse_weights.items())),
         "macs": stats.macs,
+        "effective_macs": stats.effective_macs,
         # Ops count MACs only where shapes are static; say so when some are not.
         "macs_complete": all(v.type.is_static for n in graph for v in n.outputs),
         "bytes_moved": stats.bytes_moved,
@@ -108,6 +115,7 @@ def format_info(info: dict[str, Any]) -> str:
     if not info["macs_complete"]:
         macs += " (ops with dynamic shapes are not counted)"
     lines.append(f"{'MACs':<{width}}{macs}")
+    lines += _sparsity_lines(info, width)
     moved = info["bytes_moved"]
     moved_text = "unknown (dynamic shapes)" if moved is None else _human_bytes(moved)
     lines.append(f"{'bytes moved':<{width}}{moved_text} (every op as its own kernel)")
@@ -117,9 +125,28 @@ def format_info(info: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _sparsity_lines(info: dict[str, Any], width: int) -> list[str]:
+    """What the sparse weights save; nothing for a graph without them (any model has some
+    zero parameters, but only encoded weights tell a target how to skip them)."""
+    kinds = info["sparse_weights"]
+    if not kinds:
+        return []
+    counts = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+    return [f"{'sparse weights':<{width}}{counts}",
+            f"{'non-zeros':<{width}}{_human_count(info['nonzero_params'])}",
+            f"{'effective MACs':<{width}}{_human_count(info['effective_macs'])} "
+            "(MACs scaled by weight density)",
+            f"{'compressed':<{width}}{_human_bytes(info['compressed_param_bytes'])} "
+            "(sparse weights in their smallest format)",
+            f"{'targets':<{width}}{target_note(set(kinds))}"]
+
+
 # What `info --passes` compares: (label, key in model_info, whether the numbers are bytes).
 _COMPARED = (("nodes", "nodes", False), ("parameters", "params", False),
-             ("MACs", "macs", False), ("bytes moved", "bytes_moved", True),
+             ("non-zeros", "nonzero_params", False), ("MACs", "macs", False),
+             ("effective MACs", "effective_macs", False),
+             ("param bytes", "param_bytes", True), ("compressed", "compressed_param_bytes", True),
+             ("bytes moved", "bytes_moved", True),
              ("peak activations", "peak_activation_bytes", True))
 
 

@@ -1,7 +1,7 @@
-"""The options every command shares: a pass pipeline (``--passes``, ``-O<n>``), the
-instruments that watch it (``--time-passes``, ``--print-ir-*``, ``--dump-ir``,
-``--verify-each``, ``--validate-each``) and ``--debug-rules``; and the ``Optimiser`` that
-runs what they ask for."""
+"""The options every command shares: a pass pipeline (``--passes``, ``-O<n>``, and the
+pruning shorthands ``--prune``/``--sparsity`` that extend it), the instruments that watch
+it (``--time-passes``, ``--print-ir-*``, ``--dump-ir``, ``--verify-each``,
+``--validate-each``) and ``--debug-rules``; and the ``Optimiser`` that runs what they ask for."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from leptonc.passmgr import (
     PassError,
     PassManager,
     all_passes,
+    expand_named,
     get_pass,
     named_pipelines,
     parse_pipeline,
@@ -47,6 +48,7 @@ def add_pass_options(parser: argparse.ArgumentParser) -> None:
                        help="the passes to run, e.g. 'dce' or 'pass-a,pass-b{option=value}'")
     which.add_argument("-O", dest="opt_level", choices=_opt_levels(), metavar="N",
                        help="-O0 (no passes: the default), -O1, -O2 or -O3: a named pipeline")
+    _add_pruning_options(group)
     group.add_argument("--time-passes", action="store_true", help="print the time of each pass")
     for when in ("before", "after"):
         group.add_argument(f"--print-ir-{when}", action="append", default=[],
@@ -70,14 +72,88 @@ def add_pass_options(parser: argparse.ArgumentParser) -> None:
                             "of each pass: leptonc --list-passes); repeatable")
 
 
+_IMPORTANCE = ("l1", "l2", "bn-scale")
+
+
+def _add_pruning_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--prune", metavar="RATIO",
+                       help="remove this share of the channels: runs 'canonicalize,"
+                            "prune-channels{ratio=RATIO}' before the pipeline (before fusion, "
+                            "which hides channels)")
+    group.add_argument("--prune-importance", choices=_IMPORTANCE, metavar="l1|l2|bn-scale",
+                       help="how --prune ranks channels (adds importance=... to it; default l1)")
+    group.add_argument("--sparsity", metavar="N:M|block=RxC|unstructured=S",
+                       help="zero weights after the pipeline: N:M -> 'sparsify{pattern=N:M}', "
+                            "block=RxC -> 'sparsify{block=RxC}' (half the tiles), "
+                            "unstructured=S -> 'prune-magnitude{sparsity=S}'; with no other "
+                            "passes 'canonicalize' runs first")
+
+
 # ----- checking them ---------------------------------------------------------------------------
-def _pipeline_text(args: argparse.Namespace) -> str | None:
+def _user_pipeline(args: argparse.Namespace) -> str | None:
     """The pipeline asked for with ``--passes`` or ``-O<n>``; None when neither was given."""
     if args.passes is not None:
-        return args.passes
+        return expand_named(args.passes)
     if args.opt_level is not None:
         return named_pipelines()[f"O{args.opt_level}"]
     return None
+
+
+def _checked_item(option: str, value: str, item: str) -> str:
+    """``item``, a pass written from ``option value``; its mistakes name the option."""
+    try:
+        parse_pipeline(item)
+    except UsageError as e:
+        raise UsageError(f"{option} {value}: {e}") from None
+    return item
+
+
+def _prune_items(args: argparse.Namespace) -> list[str]:
+    """``--prune``: channel pruning, on the canonical, unfused graph it needs (fusion hides
+    channels in regions, and folding batch norms loses the bn-scale importance)."""
+    if args.prune is None:
+        if args.prune_importance is not None:
+            raise UsageError("--prune-importance needs --prune RATIO")
+        return []
+    try:
+        ratio = float(args.prune)
+    except ValueError:
+        raise UsageError(f"--prune: '{args.prune}' is not a number (a share of channels "
+                         "in [0, 1), e.g. 0.5)") from None
+    options = f"ratio={ratio!r}" + (f",importance={args.prune_importance}"
+                                    if args.prune_importance else "")
+    return ["canonicalize", _checked_item("--prune", args.prune, f"prune-channels{{{options}}}")]
+
+
+_SPARSITY_FORMS = "N:M (e.g. 2:4), block=RxC (e.g. block=4x4) or unstructured=S (e.g. 0.8)"
+
+
+def _sparsity_item(text: str) -> str:
+    """``--sparsity``: the pass that gives weights that pattern."""
+    kind, eq, value = (part.strip() for part in text.partition("="))
+    if not eq and re.fullmatch(r"\d+:\d+", kind):
+        item = f"sparsify{{pattern={kind}}}"
+    elif eq and kind == "block" and re.fullmatch(r"\d+x\d+", value):
+        item = f"sparsify{{block={value}}}"
+    elif eq and kind == "unstructured" and re.fullmatch(r"[0-9.eE+-]+", value):
+        item = f"prune-magnitude{{sparsity={value}}}"
+    else:
+        raise UsageError(f"--sparsity: '{text}' is not {_SPARSITY_FORMS}")
+    return _checked_item("--sparsity", text, item)
+
+
+def _pipeline_text(args: argparse.Namespace) -> str | None:
+    """The whole pipeline: ``--prune``'s passes, then ``--passes``/``-O<n>``, then
+    ``--sparsity``'s pass (after fusion, whose batch-norm folding rewrites the weights and
+    would drop their encodings); None when nothing was asked for."""
+    user = _user_pipeline(args)
+    prune = _prune_items(args)
+    sparse = [_sparsity_item(args.sparsity)] if args.sparsity is not None else []
+    if not prune and not sparse:
+        return user
+    if sparse and not prune and not user:
+        prune = ["canonicalize"]  # folds transposed and reshaped weights into constants
+    return ",".join(item for item in (*prune, user, *sparse) if item)
 
 
 def _split_names(values: Sequence[str]) -> list[str]:
@@ -146,7 +222,9 @@ class Optimiser:
         self.rules_to_debug = _debugged_rules(args.debug_rules)
         PassManager(self.passes).check_requirements()
         self.spec = ",".join(p.spec for p in self.passes)
-        self.level = args.opt_level
+        # With shorthands the pipeline is no longer the level's alone: show it spelled out.
+        shorthand = args.prune is not None or args.sparsity is not None
+        self.level = None if shorthand else args.opt_level
         self.print_before = _watched_passes(args.print_ir_before, "--print-ir-before", self.passes)
         self.print_after = _watched_passes(args.print_ir_after, "--print-ir-after", self.passes)
         if args.dump_ir is not None and args.dump_ir.exists() and not args.dump_ir.is_dir():

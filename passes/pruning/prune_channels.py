@@ -18,6 +18,10 @@ slices, reshape targets follow, and result types are re-inferred in graph order.
 * ``scope``: a regular expression; only groups with a producer whose source name matches are
   pruned.
 
+Grouped convolutions (and the channel shuffles between them) make a group periodic: every
+conv group keeps the same channels, ranked by their importance summed over the groups, so
+the kept count is rounded up to a multiple of the period and ``group`` stays as it is.
+
 Graph inputs and outputs keep their channels.  Pruning changes what the model computes (it
 is meant to be followed by fine-tuning), so the pass only promises the output shapes: its
 tolerance is unbounded.
@@ -80,9 +84,10 @@ class PruneChannels(Pass):
             raise UsageError(f"pass '{self.name}': scope '{self.scope}' matches no prunable "
                              "channel group")
         scores = [importance(g, self.importance) for g in chosen]
-        keeps = (self._global_keep(scores) if self.global_ranking
-                 else [np.argsort(-s, kind="stable")[:self._kept(len(s))] for s in scores])
-        pruned = [(g, np.sort(k)) for g, k in zip(chosen, keeps, strict=True) if len(k) < g.size]
+        counts = (self._global_counts(scores) if self.global_ranking
+                  else [self._kept(len(s)) for s in scores])
+        keeps = [_select(s, n, g.period) for g, s, n in zip(chosen, scores, counts, strict=True)]
+        pruned = [(g, k) for g, k in zip(chosen, keeps, strict=True) if len(k) < g.size]
         if pruned:
             apply_pruning(graph, pruned)
         return PassResult(bool(pruned), {
@@ -99,16 +104,25 @@ class PruneChannels(Pass):
         wanted = size * (1.0 - self.ratio) if wanted is None else wanted
         return min(size, max(1, math.ceil(wanted / self.round_to)) * self.round_to)
 
-    def _global_keep(self, scores: list[np.ndarray]) -> list[np.ndarray]:
-        """Keep the best (1 - ratio) of all channels, each group's scores divided by its mean
-        so wide and narrow layers compete fairly."""
+    def _global_counts(self, scores: list[np.ndarray]) -> list[int]:
+        """How many channels each group keeps so that the best (1 - ratio) of all channels
+        stay, each group's scores divided by its mean so wide and narrow layers compete
+        fairly."""
         if not scores:
             return []
         normed = [s / (s.mean() or 1.0) for s in scores]
         total = sum(len(s) for s in normed)
         threshold = np.sort(np.concatenate(normed))[::-1][max(0, round(total * (1 - self.ratio)) - 1)]
-        return [np.argsort(-s, kind="stable")[:self._kept(len(s), float((s >= threshold).sum()))]
-                for s in normed]
+        return [self._kept(len(s), float((s >= threshold).sum())) for s in normed]
+
+
+def _select(score: np.ndarray, count: int, period: int) -> np.ndarray:
+    """The sorted indices of the ``count`` most important channels (rounded up to a multiple
+    of ``period``), the same ones in each of the ``period`` equal parts."""
+    part = len(score) // period
+    summed = score.reshape(period, part).sum(0)
+    best = np.argsort(-summed, kind="stable")[:min(part, -(-count // period))]
+    return np.sort((np.arange(period)[:, None] * part + best).ravel())
 
 
 def importance(group: ChannelGroup, kind: str) -> np.ndarray:
@@ -121,8 +135,10 @@ def importance(group: ChannelGroup, kind: str) -> np.ndarray:
     score = np.zeros(group.size, dtype=np.float64)
     for p in members:
         data = np.moveaxis(np.asarray(p.node.inputs[p.index].data, np.float64), p.axis, 0)
-        rows = data[p.offset:p.offset + group.size * p.block].reshape(group.size, -1)
-        score += np.abs(rows).sum(1) if kind != "l2" else (rows * rows).sum(1)
+        shown = group.size // p.period  # a periodic slice holds channel c at c mod shown
+        rows = data[p.offset:p.offset + shown * p.block].reshape(shown, -1)
+        per_row = np.abs(rows).sum(1) if kind != "l2" else (rows * rows).sum(1)
+        score += np.tile(per_row / p.period, p.period)
     return np.sqrt(score) if kind == "l2" else score
 
 
@@ -137,7 +153,7 @@ def apply_pruning(graph: Graph, pruned: list[tuple[ChannelGroup, np.ndarray]]) -
                 (id(p.node), p.index), (p.node, p.index, {}))
             dim = p.node.inputs[p.index].type.shape[p.axis]
             mask = axes.setdefault(p.axis, np.ones(dim, dtype=bool))
-            mask[_positions(drop, p.offset, p.block)] = False
+            mask[_positions(drop[drop < group.size // p.period], p.offset, p.block)] = False
         fixes.update({id(f.node): f for f in group.reshapes})
     old, renames = [], []
     for node, index, axes in masks.values():
@@ -148,8 +164,9 @@ def apply_pruning(graph: Graph, pruned: list[tuple[ChannelGroup, np.ndarray]]) -
         old.append(const)
         node.set_input(index, graph.add_constant(np.ascontiguousarray(data), const.name))
         renames.append((node.inputs[index], const.name))
-        if node.op == "nn.conv" and index == 1 and node.attr("group") > 1:
-            node.attrs["group"] = data.shape[0]  # a depthwise conv: one group per channel
+        if node.op == "nn.conv" and index == 1 and _depthwise(node, const.type.shape):
+            node.attrs["group"] = data.shape[0]  # one group per channel; grouped convs keep
+            # their group count (every group lost the same channels)
     rw = Rewriter(graph)
     for node in graph:
         fix = fixes.get(id(node))
@@ -162,6 +179,10 @@ def apply_pruning(graph: Graph, pruned: list[tuple[ChannelGroup, np.ndarray]]) -
             graph.rename(new, name)
 
 
+def _depthwise(conv, weight_shape: tuple) -> bool:
+    return conv.attr("group") == weight_shape[0] > 1 and weight_shape[1] == 1
+
+
 def _positions(channels: np.ndarray, offset: int, block: int) -> np.ndarray:
     return (offset + channels[:, None] * block + np.arange(block)).ravel()
 
@@ -172,7 +193,7 @@ def _retarget_reshape(graph: Graph, fix) -> None:
     node = fix.node
     shape = np.array(node.inputs[1].data, dtype=np.int64)
     if shape[fix.out_axis] > 0:
-        shape[fix.out_axis] = node.inputs[0].type.shape[fix.in_axis] * fix.mult
+        shape[fix.out_axis] = node.inputs[0].type.shape[fix.in_axis] * fix.mult // fix.div
         old = node.inputs[1]
         node.set_input(1, graph.add_constant(shape, old.name))
         if remove_unused_constants(graph, [old]):

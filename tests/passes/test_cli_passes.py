@@ -446,3 +446,133 @@ def test_run_validates_on_its_own_inputs(leptonc_cli, model: Path, tmp_path: Pat
                          "-o", tmp_path / "out")
     assert_one_line_error(caught, "test-cli-negate-output", "changed output 'y'", code=1)
     assert snapshot(tmp_path) == before
+
+
+# ----- sparsity reporting and the pruning shorthands ---------------------------------------
+def _matmul_model(tmp_path: Path) -> Path:
+    """x[2,8] @ w[8,4] (w = ±1 .. ±32, all non-zero and distinct in magnitude), then relu:
+    32 parameters, 128 B, 2*8*4 = 64 MACs."""
+    values = ", ".join(f"{(i + 1) * (-1) ** i:.1f}" for i in range(32))
+    path = tmp_path / "mm.lir"
+    path.write_text(f"""\
+graph @g(%x: f32[2,8]) {{
+  %w = const [{values}] : f32[8,4]
+  %y = linalg.matmul(%x, %w) : f32[2,4] loc("fc")
+  %z = ew.relu(%y) : f32[2,4] loc("relu")
+  return %z as "z"
+}}
+""")
+    return path
+
+
+_SPARSE_KEYS = ("params", "nonzero_params", "macs", "effective_macs", "param_bytes",
+                "compressed_param_bytes", "sparse_weights")
+
+
+@pytest.mark.parametrize(("passes", "after"), [
+    # Half the elements zeroed: 16 non-zeros, 32 effective MACs; the bitmask is smallest:
+    # 32 bits + 16 f32 = 4 + 64 B (CSR: 64 + 16*4 + 9*4 = 164 B).
+    ("prune-magnitude{sparsity=0.5}", (32, 16, 64, 32, 128, 68, {"unstructured": 1})),
+    # 2:4 along K (8 -> 2 groups per column): 16 slots of f32 + 2-bit positions = 64 + 4 B
+    # (the bitmask ties at 68 B).
+    ("sparsify{pattern=2:4}", (32, 16, 64, 32, 128, 68, {"nm": 1})),
+    # 1x2 blocks are [2, 1] tensor tiles: 8 of 16 kept, 1 bit per tile + 16 f32 = 2 + 64 B.
+    ("sparsify{block=1x2}", (32, 16, 64, 32, 128, 66, {"block": 1})),
+    # 1:4 after fusion: 25% density reaches the matmul inside the region; 8 slots = 32 + 2 B.
+    (f"{named_pipelines()['O2']},sparsify{{pattern=1:4}}", (32, 8, 64, 16, 128, 34, {"nm": 1})),
+])
+def test_info_reports_what_sparsity_saves(leptonc_cli, tmp_path: Path, passes: str,
+                                          after: tuple) -> None:
+    model = _matmul_model(tmp_path)
+    result = leptonc_cli("info", model, "--passes", passes, "--json")
+    assert result.code == 0, result.err
+    info = json.loads(result.out)
+    assert tuple(info["before"][k] for k in _SPARSE_KEYS) == (32, 32, 64, 64, 128, 128, {})
+    assert tuple(info["after"][k] for k in _SPARSE_KEYS) == after
+
+
+def test_info_table_compares_sparsity_and_names_the_targets(leptonc_cli, tmp_path: Path) -> None:
+    result = leptonc_cli("info", _matmul_model(tmp_path), "--passes", "sparsify{pattern=2:4}")
+    assert result.code == 0, result.err
+    rows = {line.split()[0]: line.split()[1:] for line in result.out.splitlines()
+            if line.strip()}
+    assert rows["non-zeros"] == ["32", "16", "-16", "(-50.0%)"]
+    assert rows["MACs"] == ["64", "64", "same"]
+    assert rows["effective"] == ["MACs", "64", "32", "-32", "(-50.0%)"]
+    assert rows["param"] == ["bytes", "128", "B", "128", "B", "same"]
+    assert rows["compressed"] == ["128", "B", "68", "B", "-60", "B", "(-46.9%)"]
+    targets = next(line for line in result.out.splitlines() if line.startswith("targets"))
+    assert "nm sparsity: no speedup on cpu, gpu or llvm" in targets
+    assert "sparse tensor cores (not implemented yet)" in targets
+    assert "fpga and asic/npu will skip zeros (planned)" in targets
+    dense = leptonc_cli("info", _matmul_model(tmp_path))
+    assert "targets" not in dense.out and "effective MACs" not in dense.out
+
+
+def _o(level: str) -> str:
+    return named_pipelines()[level]
+
+
+@pytest.mark.parametrize(("args", "pipeline"), [
+    (["--prune", "0.5"], "canonicalize,prune-channels{ratio=0.5}"),
+    (["--prune", "0.3", "--prune-importance", "bn-scale", "-O2"],
+     f"canonicalize,prune-channels{{ratio=0.3,importance=bn-scale}},{_o('O2')}"),
+    (["--sparsity", "2:4"], "canonicalize,sparsify{pattern=2:4}"),
+    (["-O1", "--sparsity", "unstructured=0.8"], f"{_o('O1')},prune-magnitude{{sparsity=0.8}}"),
+    (["--prune", "0.5", "--passes", "dce", "--sparsity", "block=4x4"],
+     "canonicalize,prune-channels{ratio=0.5},dce,sparsify{block=4x4}"),
+    (["-O0", "--sparsity", "1:2"], "canonicalize,sparsify{pattern=1:2}"),
+])
+def test_pruning_shorthands_expand_as_documented(leptonc_cli, tmp_path: Path, args: list[str],
+                                                 pipeline: str) -> None:
+    model = _matmul_model(tmp_path)
+    result = leptonc_cli("info", model, *args, "--json")
+    assert result.code == 0, result.err
+    expected = ",".join(p.spec for p in parse_pipeline(pipeline))  # defaults left out
+    assert json.loads(result.out)["pipeline"] == expected
+
+
+@pytest.mark.parametrize("command", ["compile", "run"])
+def test_compile_and_run_take_the_shorthands(leptonc_cli, tmp_path: Path, x_npy: Path,
+                                             command: str) -> None:
+    np.save(x_npy, np.ones((2, 8), np.float32))
+    extra = ["--input", f"x={x_npy}"] if command == "run" else []
+    result = leptonc_cli(command, _matmul_model(tmp_path), *extra, "--sparsity", "2:4",
+                         "--time-passes")
+    assert result.code == 0, result.err
+    assert "sparsify" in result.err  # the time table lists the expanded pipeline
+    if command == "compile":
+        assert "!sparse<nm, density=0.5, n=2, m=4, axis=0>" in result.out
+
+
+@pytest.mark.parametrize(("args", "mentions"), [
+    (["--prune", "1.5"], ["--prune 1.5", "ratio must be in [0, 1)"]),
+    (["--prune", "half"], ["--prune", "'half' is not a number"]),
+    (["--prune", "0.5},dce{"], ["--prune", "is not a number"]),
+    (["--prune-importance", "l2"], ["--prune-importance needs --prune"]),
+    (["--prune", "0.5", "--prune-importance", "l3"], ["--prune-importance", "l3"]),
+    (["--sparsity", "4:4"], ["--sparsity 4:4", "needs 1 <= N < M"]),
+    (["--sparsity", "50%"], ["--sparsity", "'50%' is not N:M"]),
+    (["--sparsity", "block=0x4"], ["--sparsity block=0x4", "positive sides"]),
+    (["--sparsity", "block=4x4,dce"], ["--sparsity", "is not N:M"]),
+    (["--sparsity", "unstructured=1.2"], ["--sparsity unstructured=1.2", "sparsity must be"]),
+])
+def test_bad_shorthand_values_are_one_line_usage_errors(leptonc_cli, tmp_path: Path,
+                                                        args: list[str], mentions: list[str]
+                                                        ) -> None:
+    model = _matmul_model(tmp_path)
+    before = snapshot(tmp_path)
+    result = leptonc_cli(model, *args, "-o", tmp_path / "out.lir")
+    assert_one_line_error(result, *mentions, code=2)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["compile", "info", "run"])
+def test_help_documents_the_shorthand_expansion(leptonc_cli, command: str) -> None:
+    result = leptonc_cli(command, "--help")
+    assert result.code == 0
+    text = " ".join(result.out.split())  # argparse wraps lines anywhere
+    for shown in ("--prune RATIO", "'canonicalize,prune-channels{ratio=RATIO}' before the pipeline",
+                  "--prune-importance l1|l2|bn-scale", "--sparsity N:M|block=RxC|unstructured=S",
+                  "N:M -> 'sparsify{pattern=N:M}'", "unstructured=S -> 'prune-magnitude{sparsity=S}'"):
+        assert shown in text, shown
