@@ -9,22 +9,12 @@ import math
 import numpy as np
 
 from leptonc.export.emit import EmitContext, emitter
+from leptonc.frontend.onnx_convert.elementwise import ONNX_TO_CANONICAL
 
-_DIRECT = {
-    "ew.add": "Add", "ew.sub": "Sub", "ew.mul": "Mul", "ew.div": "Div", "ew.pow": "Pow",
-    "ew.neg": "Neg", "ew.abs": "Abs", "ew.reciprocal": "Reciprocal", "ew.sqrt": "Sqrt",
-    "ew.exp": "Exp", "ew.log": "Log", "ew.sin": "Sin", "ew.cos": "Cos", "ew.tan": "Tan",
-    "ew.asin": "Asin", "ew.acos": "Acos", "ew.atan": "Atan", "ew.sinh": "Sinh",
-    "ew.cosh": "Cosh", "ew.tanh": "Tanh", "ew.asinh": "Asinh", "ew.acosh": "Acosh",
-    "ew.atanh": "Atanh", "ew.sigmoid": "Sigmoid", "ew.erf": "Erf", "ew.softplus": "Softplus",
-    "ew.mish": "Mish", "ew.hard_swish": "HardSwish", "ew.relu": "Relu", "ew.prelu": "PRelu",
-    "ew.sign": "Sign", "ew.ceil": "Ceil", "ew.floor": "Floor", "ew.round": "Round",
-    "ew.is_nan": "IsNaN", "ew.not": "Not", "ew.and": "And", "ew.or": "Or", "ew.xor": "Xor",
-    "ew.bitwise_not": "BitwiseNot", "ew.bitwise_and": "BitwiseAnd",
-    "ew.bitwise_or": "BitwiseOr", "ew.bitwise_xor": "BitwiseXor", "ew.equal": "Equal",
-    "ew.less": "Less", "ew.less_equal": "LessOrEqual", "ew.greater": "Greater",
-    "ew.greater_equal": "GreaterOrEqual", "ew.where": "Where", "ew.max": "Max", "ew.min": "Min",
-}
+# The frontend's one-to-one table, inverted; Max/Min are variadic in ONNX (the frontend
+# turns them into chains), so they are added here.
+_DIRECT = {canonical: onnx_op for onnx_op, canonical in ONNX_TO_CANONICAL.items()} | {
+    "ew.max": "Max", "ew.min": "Min"}
 
 # canonical op -> (ONNX op, its float attributes)
 _WITH_FLOAT_ATTRS = {

@@ -14,7 +14,8 @@ from leptonc.frontend.onnx_convert import NodeContext, converter
 from leptonc.ir.dtypes import DType
 from leptonc.ir.graph import Value
 
-_DIRECT = {
+# ONNX ops that map one-to-one onto a canonical op (the ONNX exporter inverts this table).
+ONNX_TO_CANONICAL = {
     "Add": "ew.add", "Sub": "ew.sub", "Mul": "ew.mul", "Div": "ew.div", "Pow": "ew.pow",
     "Neg": "ew.neg", "Abs": "ew.abs", "Reciprocal": "ew.reciprocal", "Sqrt": "ew.sqrt",
     "Exp": "ew.exp", "Log": "ew.log", "Sin": "ew.sin", "Cos": "ew.cos", "Tan": "ew.tan",
@@ -45,9 +46,9 @@ _WITH_FLOAT_ATTRS = {
 _CHAINED = {"Sum": "ew.add", "Max": "ew.max", "Min": "ew.min"}
 
 
-@converter(*_DIRECT)
+@converter(*ONNX_TO_CANONICAL)
 def direct(cx: NodeContext):
-    return [cx.op(_DIRECT[cx.op_type], cx.inputs)]
+    return [cx.op(ONNX_TO_CANONICAL[cx.op_type], cx.inputs)]
 
 
 @converter(*_WITH_FLOAT_ATTRS)
