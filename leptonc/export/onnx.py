@@ -53,21 +53,11 @@ class _Exporter:
 
     # ----- names -------------------------------------------------------------------------------
     def fresh_name(self, hint: str) -> str:
-        name, n = hint, 0
-        while name in self._used:
-            n += 1
-            name = f"{hint}_{n}"
-        self._used.add(name)
-        return name
+        return _unique(hint, self._used)
 
     def node_name(self, hint: str) -> str:
         """A unique node name (runtimes refuse duplicates; fusion gives nodes shared ones)."""
-        name, n = hint, 0
-        while name in self._node_names:
-            n += 1
-            name = f"{hint}_{n}"
-        self._node_names.add(name)
-        return name
+        return _unique(hint, self._node_names)
 
     def name_of(self, v: Value) -> str:
         """The ONNX tensor name of ``v`` (its IR name unless that is taken)."""
@@ -251,3 +241,13 @@ def save_onnx(graph: Graph, path: str | os.PathLike, *, opset: int | None = None
     except OSError as e:
         raise OutputError(f"{path}: cannot write ONNX model ({e.strerror or e})") from None
     return path
+
+
+def _unique(hint: str, taken: set[str]) -> str:
+    """``hint``, or ``hint_<n>`` with the smallest free n; recorded in ``taken``."""
+    name, n = hint, 0
+    while name in taken:
+        n += 1
+        name = f"{hint}_{n}"
+    taken.add(name)
+    return name
