@@ -20,6 +20,10 @@ reshape-transpose-reshape maps the kept channels as whole blocks and needs no ga
 The same split carries attention's head split ``[B, S, D] -> [B, S, h, D/h]``: the head
 dimension is pruned alike in every head, ``q @ k^T`` unites Q and K, ``p @ v`` carries V, and
 the head merge ``[B, S, h, D/h] -> [B, S, D]`` unwraps the space for the output projection.
+With ``whole_heads`` the head split instead makes the space *coarse*: it is pruned in whole
+blocks of ``D/h`` channels (its ``granule``), the heads axis carries one index per block,
+``q @ k^T`` and ``p @ v`` unite Q, K and V on that batch axis, and the head merge turns it
+back into ``D`` single channels.
 
 Couplings the analysis cannot express make a group unprunable with a recorded reason
 instead of producing a wrong graph: conv groups that straddle channel segments, a period that
@@ -63,13 +67,16 @@ class ParamSlice:
 
 @dataclass(slots=True)
 class TensorSlice:
-    """An activation carrying the group's channels (the same layout as ``ParamSlice``)."""
+    """An activation carrying the group's channels (the same layout as ``ParamSlice``);
+    ``coarse`` > 1: index ``offset + i`` holds the ``coarse`` channels ``i*coarse ..``
+    (a whole attention head)."""
 
     value: Value
     axis: int
     offset: int
     block: int
     period: int = 1
+    coarse: int = 1
 
 
 @dataclass(slots=True)
@@ -90,6 +97,7 @@ class ChannelGroup:
 
     size: int
     period: int = 1  # the kept set repeats in this many equal parts (grouped convs)
+    granule: int = 1  # the kept set is made of whole blocks of this many channels (heads)
     tensors: list[TensorSlice] = field(default_factory=list)
     params: list[ParamSlice] = field(default_factory=list)
     producers: list[Node] = field(default_factory=list)
@@ -104,11 +112,14 @@ class ChannelGroup:
 @dataclass(slots=True)
 class _Chan:
     """How a value carries channel spaces: the axis and its segments ``(space, block)``;
-    ``wrap`` > 1: one segment showing ``size / wrap`` channels of a periodic space."""
+    ``wrap`` > 1: one segment showing ``size / wrap`` channels of a periodic space;
+    ``coarse`` > 1: one segment, block 1, whose index ``i`` stands for the ``coarse`` channels
+    ``i*coarse ..`` (the heads axis of an attention block)."""
 
     axis: int
     segs: tuple[tuple[int, int], ...]
     wrap: int = 1
+    coarse: int = 1
 
 
 def _dim(v: Value, axis: int) -> int | None:
@@ -118,11 +129,13 @@ def _dim(v: Value, axis: int) -> int | None:
 
 
 class _Analysis:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, whole_heads: bool):
         self.graph = graph
+        self.whole_heads = whole_heads
         self.parent: list[int] = []
         self.sizes: list[int] = []
         self.periods: list[int] = []
+        self.granules: list[int] = []
         self.groups: list[ChannelGroup] = []  # one per space; merged into roots at the end
         self.chan: dict[int, _Chan] = {}
 
@@ -131,6 +144,7 @@ class _Analysis:
         self.parent.append(len(self.parent))
         self.sizes.append(size)
         self.periods.append(1)
+        self.granules.append(1)
         self.groups.append(ChannelGroup(size, producers=[producer] if producer else []))
         return len(self.parent) - 1
 
@@ -149,26 +163,30 @@ class _Analysis:
         """Space ``s`` must keep the same channels in each of ``period`` equal parts."""
         self.periods[s] = math.lcm(self.periods[s], period)
 
+    def require_granule(self, s: int, granule: int) -> None:
+        """Space ``s`` must be pruned in whole contiguous blocks of ``granule`` channels."""
+        self.granules[s] = math.lcm(self.granules[s], granule)
+
     def block_unprunable(self, v: Value, reason: str) -> None:
         for s, _ in self.chan[id(v)].segs if id(v) in self.chan else ():
             self.groups[s].reasons.append(reason)
 
     # ----- recording -------------------------------------------------------------------------
     def set_chan(self, v: Value, axis: int, segs: tuple[tuple[int, int], ...],
-                 wrap: int = 1) -> None:
-        self.chan[id(v)] = _Chan(axis, segs, wrap)
-        for s, block, offset in self.layout(segs, wrap):
-            self.groups[s].tensors.append(TensorSlice(v, axis, offset, block, wrap))
+                 wrap: int = 1, coarse: int = 1) -> None:
+        self.chan[id(v)] = _Chan(axis, segs, wrap, coarse)
+        for s, block, offset in self.layout(segs, wrap, coarse):
+            self.groups[s].tensors.append(TensorSlice(v, axis, offset, block, wrap, coarse))
 
     def flow(self, v: Value, axis: int, ch: _Chan) -> None:
         """``v`` carries ``ch``'s channels unchanged, on ``axis``."""
-        self.set_chan(v, axis, ch.segs, ch.wrap)
+        self.set_chan(v, axis, ch.segs, ch.wrap, ch.coarse)
 
-    def layout(self, segs: tuple[tuple[int, int], ...], wrap: int = 1):
+    def layout(self, segs: tuple[tuple[int, int], ...], wrap: int = 1, coarse: int = 1):
         offset = 0
         for s, block in segs:
             yield s, block, offset
-            offset += self.sizes[s] // wrap * block
+            offset += self.sizes[s] // wrap // coarse * block
 
     def add_params(self, node: Node, index: int, axis: int, segs, role: str,
                    wrap: int = 1) -> None:
@@ -187,8 +205,8 @@ class _Analysis:
 
     def unify(self, a: Value, b: Value, where: Node) -> bool:
         ca, cb = self.chan[id(a)], self.chan[id(b)]
-        shapes_a = [(self.sizes[s], k, ca.wrap) for s, k in ca.segs]
-        if shapes_a != [(self.sizes[s], k, cb.wrap) for s, k in cb.segs]:
+        shapes_a = [(self.sizes[s], k, ca.wrap, ca.coarse) for s, k in ca.segs]
+        if shapes_a != [(self.sizes[s], k, cb.wrap, cb.coarse) for s, k in cb.segs]:
             reason = f"{where.op} '{where.source_name}' mixes differently split channels"
             self.block_unprunable(a, reason)
             self.block_unprunable(b, reason)
@@ -219,6 +237,7 @@ class _Analysis:
         for s, group in enumerate(self.groups):
             merged = roots.setdefault(self.find(s), ChannelGroup(self.sizes[s]))
             merged.period = math.lcm(merged.period, self.periods[s])
+            merged.granule = math.lcm(merged.granule, self.granules[s])
             merged.tensors += group.tensors
             merged.params += group.params
             merged.producers += group.producers
@@ -228,14 +247,19 @@ class _Analysis:
             if group.size % group.period:
                 group.reasons.append(f"conv groups or shuffles need {group.period} equal parts "
                                      f"of {group.size} channels")
+            elif group.size % (group.period * group.granule):
+                group.reasons.append(f"{group.period} equal parts of {group.size} channels do "
+                                     f"not hold whole heads of {group.granule}")
             group.reasons = list(dict.fromkeys(group.reasons))
         return list(roots.values())
 
 
-def channel_groups(graph: Graph) -> list[ChannelGroup]:
+def channel_groups(graph: Graph, whole_heads: bool = False) -> list[ChannelGroup]:
     """The groups of coupled channels of ``graph`` (canonical ops, static channel dims), in
-    the order their first producer appears."""
-    return _Analysis(graph).run()
+    the order their first producer appears.  ``whole_heads``: attention head splits make
+    their group prunable in whole heads only (``granule`` = the head dim) instead of
+    pruning the same dims of every head."""
+    return _Analysis(graph, whole_heads).run()
 
 
 # ----- rules: one per op kind; each maps its tracked inputs' channels to its outputs ---------------
@@ -266,7 +290,8 @@ def _conv(a: _Analysis, node: Node) -> None:
     x, w = node.inputs[0], node.inputs[1]
     kind = _conv_kind(node) if w is not None and w.is_constant else "weights not constant"
     ch = a.chan.get(id(x))
-    why = "not on axis 1" if ch is None or ch.axis != 1 else _grouped_input_problem(a, node, ch)
+    why = ("not on axis 1" if ch is None or ch.axis != 1 else "whole heads" if ch.coarse > 1
+           else _grouped_input_problem(a, node, ch))
     if kind not in ("dense", "depthwise", "grouped") or why:
         a.unknown(node, f"{node.op} '{node.source_name}': input channels {why or kind} "
                         f"(group={node.attr('group')})")
@@ -322,7 +347,7 @@ def _matmul(a: _Analysis, node: Node) -> None:
         return
     ch = a.chan.get(id(x))
     if (ch is None or not b.is_constant or b.type.rank != 2 or x.type.rank < 2
-            or ch.axis != x.type.rank - 1 or id(b) in a.chan):
+            or ch.axis != x.type.rank - 1 or id(b) in a.chan or ch.coarse > 1):
         a.unknown(node, f"linalg.matmul '{node.source_name}': channels are not its reduced "
                         "axis against a constant [K, N] matrix")
         _matmul_creates(a, node)
@@ -336,6 +361,8 @@ def _matmul_activations(a: _Analysis, node: Node) -> None:
     reduced axis of both are united (the same ones go from both, so the product keeps its
     shape); channels on x's rows or y's columns flow to the output.  Channels on batch axes,
     or on the reduced axis of one operand only, block."""
+    if _matmul_batch(a, node):
+        return
     (x, y), out = node.inputs, node.outputs[0]
     cx, cy = a.chan.get(id(x)), a.chan.get(id(y))
     rx, ry, ro = x.type.rank, y.type.rank, out.type.rank
@@ -354,10 +381,36 @@ def _matmul_activations(a: _Analysis, node: Node) -> None:
         a.flow(out, ro - 1, cy)
 
 
+def _matmul_batch(a: _Analysis, node: Node) -> bool:
+    """Channels on a batch axis of ``x @ y`` (attention heads in ``q @ k^T`` and ``p @ v``):
+    each batch index is an independent product, so the tracked operands (aligned from the
+    right, on the same axis) are united and the output carries their channels there; an
+    untracked operand must broadcast along it.  False if the channels are not all on one
+    batch axis."""
+    (x, y), out = node.inputs, node.outputs[0]
+    ro = out.type.rank
+    tracked = [v for v in (x, y) if id(v) in a.chan]
+    if any(a.chan[id(v)].axis >= v.type.rank - 2 for v in tracked):
+        return False
+    axes = {a.chan[id(v)].axis + ro - v.type.rank for v in tracked}
+    if len(axes) != 1:
+        return False
+    axis = axes.pop()
+    for v in (x, y):
+        k = axis - (ro - v.type.rank)
+        if id(v) not in a.chan and k >= 0 and _dim(v, k) != 1:
+            return False
+    if len(tracked) == 1 or a.unify(x, y, node):
+        a.flow(out, axis, a.chan[id(tracked[0])])
+    return True
+
+
 def _batch_norm(a: _Analysis, node: Node) -> None:
     ch = a.chan[id(node.inputs[0])]
-    if ch.axis != 1 or not all(p is not None and p.is_constant for p in node.inputs[1:]):
-        a.unknown(node, f"batch_norm '{node.source_name}': parameters not constant")
+    if (ch.axis != 1 or ch.coarse > 1
+            or not all(p is not None and p.is_constant for p in node.inputs[1:])):
+        a.unknown(node, f"batch_norm '{node.source_name}': parameters not constant or "
+                        "channels not single channels on axis 1")
         return
     for i in range(1, 5):
         a.add_params(node, i, 0, ch.segs, BN_SCALE if i == 1 else PARAM, ch.wrap)
@@ -392,7 +445,7 @@ def _elementwise(a: _Analysis, node: Node) -> None:
         if id(v) in a.chan:
             if v is not ref and not a.unify(ref, v, node):
                 return
-        elif v.is_constant and v.type.shape[k] == size:
+        elif v.is_constant and v.type.shape[k] == size and a.chan[id(ref)].coarse == 1:
             a.add_params(node, i, k, a.chan[id(ref)].segs, PARAM, a.chan[id(ref)].wrap)
         else:
             a.unknown(node, f"{node.op} '{node.source_name}': operand %{v.name} has the "
@@ -413,12 +466,22 @@ def _reshape(a: _Analysis, node: Node) -> None:
     if fix is not None and shape is not None and int(shape.data[fix[0]]) == 0 and fix[0] != ch.axis:
         fix = None  # a 0 entry copies an input dim that is not the channel axis
     if fix is None:
-        if not (_split_groups(a, node, ch, shape) or _merge_parts(a, node, ch, shape)):
+        if not (_split_heads(a, node, ch, shape) or _split_groups(a, node, ch, shape)
+                or _merge_parts(a, node, ch, shape)):
             a.unknown(node, f"{node.op} '{node.source_name}' splits or moves the channel axis "
                             f"{si} -> {so}")
         return
     j, mult = fix
-    a.set_chan(out, j, tuple((s, k * mult) for s, k in ch.segs), ch.wrap)
+    if ch.coarse == 1:
+        a.set_chan(out, j, tuple((s, k * mult) for s, k in ch.segs), ch.wrap)
+    elif mult % ch.coarse == 0:
+        # Heads merged with what follows them (the head dim): head i becomes the contiguous
+        # mult elements i*mult ..; the space is pruned in whole heads, so which of its
+        # channels each block of mult/coarse elements is called does not matter.
+        a.set_chan(out, j, ((ch.segs[0][0], mult // ch.coarse),))
+    else:
+        a.unknown(node, f"{node.op} '{node.source_name}' splits attention heads {si} -> {so}")
+        return
     if shape is not None:
         for s, _ in ch.segs:
             a.groups[s].reshapes.append(ReshapeFix(node, ch.axis, j, mult))
@@ -430,7 +493,8 @@ def _split_groups(a: _Analysis, node: Node, ch: _Chan, shape: Value | None) -> b
     transpose and merge that follow move whole kept channels.  False if it is not one."""
     x, out = node.inputs[0], node.outputs[0]
     si, so, axis = x.type.shape, out.type.shape, ch.axis
-    if shape is None or len(ch.segs) != 1 or ch.segs[0][1] != 1 or len(so) != len(si) + 1:
+    if (shape is None or len(ch.segs) != 1 or ch.segs[0][1] != 1 or ch.coarse != 1
+            or len(so) != len(si) + 1):
         return False
     groups = so[axis]
     s = ch.segs[0][0]
@@ -441,6 +505,26 @@ def _split_groups(a: _Analysis, node: Node, ch: _Chan, shape: Value | None) -> b
     a.require_period(s, ch.wrap * groups)
     a.set_chan(out, axis + 1, ch.segs, ch.wrap * groups)
     a.groups[s].reshapes.append(ReshapeFix(node, axis, axis + 1, 1, groups))
+    return True
+
+
+def _split_heads(a: _Analysis, node: Node, ch: _Chan, shape: Value | None) -> bool:
+    """With whole heads, attention's head split ``[.., D] -> [.., h, D/h]`` (the channels on
+    the last axis): the heads axis carries the space coarsely, index ``i`` standing for the
+    ``D/h`` channels of head ``i``, and the space is pruned in whole heads, so ``h`` is
+    rewritten and ``D/h`` stays.  False if it is not one."""
+    x, out = node.inputs[0], node.outputs[0]
+    si, so, axis = x.type.shape, out.type.shape, ch.axis
+    if (not a.whole_heads or shape is None or len(ch.segs) != 1 or ch.segs[0][1] != 1
+            or ch.wrap != 1 or ch.coarse != 1 or axis != len(si) - 1 or len(so) != len(si) + 1
+            or so[:axis] != si[:axis] or not _static(so[axis:]) or so[axis] < 2
+            or so[axis] * so[axis + 1] != si[axis]
+            or 0 in (int(shape.data[axis]), int(shape.data[axis + 1]))):
+        return False
+    s, dim = ch.segs[0][0], so[axis + 1]
+    a.require_granule(s, dim)
+    a.set_chan(out, axis, ch.segs, coarse=dim)
+    a.groups[s].reshapes.append(ReshapeFix(node, axis, axis, 1, dim))
     return True
 
 
@@ -494,7 +578,7 @@ def _concat(a: _Analysis, node: Node) -> None:
     segs: list[tuple[int, int]] = []
     for v in node.inputs:
         ch = a.chan.get(id(v))
-        if ch is not None and ch.axis == axis and ch.wrap == 1:
+        if ch is not None and ch.axis == axis and ch.wrap == 1 and ch.coarse == 1:
             segs += ch.segs
         elif ch is None and _dim(v, axis) is not None:
             s = a.new_space(v.type.shape[axis], None)  # a fixed part of the joined channels

