@@ -250,8 +250,8 @@ class Optimiser:
         except PassError:
             raise  # its message names the pass already
         except LeptoncError as e:
-            if tracker.spec is None:
-                raise
+            if tracker.spec is None or str(e).startswith("pass '"):
+                raise  # no pass running, or the message names it already
             raise type(e)(f"pass '{tracker.spec}': {e}") from None
         except Exception as e:  # a bug: say where, for the report
             if tracker.spec is not None:
