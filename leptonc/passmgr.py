@@ -46,6 +46,7 @@ class PassError(LeptoncError):
 class PassResult:
     modified: bool
     stats: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0  # the pass's own run time, set by the PassManager
 
 
 class Pass:
@@ -225,7 +226,10 @@ class Instrument:
 class PassRecord:
     spec: str
     result: PassResult
-    seconds: float
+
+    @property
+    def seconds(self) -> float:
+        return self.result.seconds
 
 
 class PassManager:
@@ -273,7 +277,8 @@ class PassManager:
                 inst.run_before_pass(p, graph, index)
             start = time.perf_counter()
             result = p.run(graph)
-            records.append(PassRecord(p.spec, result, time.perf_counter() - start))
+            result.seconds = time.perf_counter() - start
+            records.append(PassRecord(p.spec, result))
             for inst in self.instruments:
                 inst.run_after_pass(p, graph, result, index)
         for inst in self.instruments:

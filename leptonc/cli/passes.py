@@ -262,9 +262,9 @@ class Optimiser:
 
     def _instruments(self, graph: Graph, feeds: dict[str, np.ndarray] | None,
                      timing: TimePasses | None) -> list[Instrument]:
-        # Timing comes first so that its clock stops before the slower checks run; printing
-        # and dumping come before verifying, so that a broken graph is shown before it stops
-        # the pipeline.
+        # Timing reads each pass's own time, so its place does not matter; printing and
+        # dumping come before verifying, so that a broken graph is shown before it stops the
+        # pipeline.
         instruments: list[Instrument] = [timing] if timing is not None else []
         if self.print_before or self.print_after:
             instruments.append(PrintIR(self.print_before, self.print_after))
