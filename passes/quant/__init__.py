@@ -1,0 +1,1 @@
+"""Quantization passes: quantize (QDQ insertion), lower-quantized, smooth-quant, cast-float."""

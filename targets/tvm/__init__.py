@@ -1,0 +1,1 @@
+"""leptonc targets through Apache TVM: cpu (LLVM) and gpu (CUDA)."""

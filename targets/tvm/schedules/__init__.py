@@ -1,0 +1,1 @@
+"""leptonc's own TVM schedule rules."""
