@@ -15,6 +15,7 @@ from leptonc.ir.printer import print_graph
 from leptonc.ir.serialize import load as load_ir
 from leptonc.ir.serialize import save as save_ir
 from leptonc.ir.verifier import verify
+from leptonc.targets.tvm.artifact import load_artifact
 
 __version__ = "0.1.0"
 
@@ -26,5 +27,5 @@ def from_torch(module, example_inputs, **kwargs) -> Graph:
     return _from_torch(module, example_inputs, **kwargs)
 
 
-__all__ = ["Graph", "Interpreter", "LeptoncError", "Node", "Value", "from_torch", "load_ir",
-           "load_onnx", "parse_graph", "print_graph", "run", "save_ir", "verify", "__version__"]
+__all__ = ["Graph", "Interpreter", "LeptoncError", "Node", "Value", "from_torch", "load_artifact",
+           "load_ir", "load_onnx", "parse_graph", "print_graph", "run", "save_ir", "verify", "__version__"]

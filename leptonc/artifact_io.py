@@ -202,7 +202,7 @@ def _nearest_existing_dir(path: Path) -> Path:
 
 
 @contextmanager
-def _staging_dir(destination: Path) -> Iterator[Path]:
+def staging_dir(destination: Path) -> Iterator[Path]:
     """A hidden scratch folder on the file system of ``destination``; removed on exit."""
     root = destination if destination.is_dir() else _nearest_existing_dir(destination)
     try:
@@ -217,7 +217,7 @@ def _staging_dir(destination: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _publish(staged: Path, final: Path) -> None:
+def publish(staged: Path, final: Path) -> None:
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(staged, final)
 
@@ -230,11 +230,11 @@ def _check_not_folder(path: Path, option: str) -> None:
 def write_ir(graph: Graph, path: Path) -> list[Path]:
     """Write ``path`` (text IR) and, when the graph has large constants, ``path.bin``."""
     _check_not_folder(path, "-o")
-    with _staging_dir(path) as staging:
+    with staging_dir(path) as staging:
         staged = lir.save(graph, staging / path.name)
         # The weights go first, so a .lir never appears without the data it refers to.
         for file in sorted(staged, key=lambda p: p.suffix != ".bin"):
-            _publish(file, path.parent / file.name)
+            publish(file, path.parent / file.name)
     written = [path.parent / file.name for file in staged]
     weights = path.with_name(path.name + ".bin")
     if weights not in written and weights.exists():
@@ -280,21 +280,21 @@ def write_outputs(outputs: Mapping[str, np.ndarray], out: Path) -> dict[str, Pat
     check_output_target(out)
     stems = safe_file_stems(list(outputs))
     arrays = {stems[name]: _storable(a) for name, a in outputs.items()}
-    with _staging_dir(out) as staging:
+    with staging_dir(out) as staging:
         if out.suffix.lower() == NPZ_SUFFIX:
             _write_npz(arrays, staging / out.name)
-            _publish(staging / out.name, out)
+            publish(staging / out.name, out)
             return {name: out for name in outputs}
         if not out.exists():
             # A new folder appears whole, in one rename.
             folder = staging / "result"
             folder.mkdir()
             _write_arrays(arrays, folder)
-            _publish(folder, out)
+            publish(folder, out)
         else:
             _write_arrays(arrays, staging)
             for stem in arrays:
-                _publish(staging / f"{stem}.npy", out / f"{stem}.npy")
+                publish(staging / f"{stem}.npy", out / f"{stem}.npy")
     return {name: out / f"{stems[name]}.npy" for name in outputs}
 
 

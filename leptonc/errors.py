@@ -41,3 +41,7 @@ class UsageError(LeptoncError):
     """A command-line option or API argument is invalid."""
 
     exit_code = 2
+
+
+class ArtifactMismatch(LeptoncError):
+    """A compiled artifact disagrees with the interpreter (``--verify``)."""

@@ -11,6 +11,7 @@ from typing import Any
 from leptonc.artifact_io import load_model, write_ir
 from leptonc.cli.exit_codes import EXIT_OK
 from leptonc.cli.passes import Optimiser, add_pass_options
+from leptonc.cli.targets import TARGET_EXAMPLES, add_target_options, check_target_options, compile_for_target
 from leptonc.ir.graph import Graph
 from leptonc.ir.printer import INLINE_LIMIT, print_graph
 
@@ -22,7 +23,8 @@ examples:
   leptonc model.onnx -O2 -o opt.lir           optimise with the -O2 pipeline, then write
   leptonc model.onnx --passes dce --time-passes --print-ir-after=all
   leptonc model.onnx -O2 --verify-each --validate-each --dump-ir dumps/
-"""
+
+""" + TARGET_EXAMPLES
 
 
 def add_compile(commands: Any) -> argparse.ArgumentParser:
@@ -35,8 +37,10 @@ def add_compile(commands: Any) -> argparse.ArgumentParser:
     p.add_argument("--emit", choices=["ir"], default="ir",
                    help="what to write: 'ir' is leptonc's text IR (default: ir)")
     p.add_argument("-o", "--output", metavar="FILE", default="-",
-                   help="where to write; '-' (the default) prints to standard output")
+                   help="where to write; '-' (the default) prints to standard output; with "
+                        "--target, the artifact folder")
     add_pass_options(p)
+    add_target_options(p)
     p.set_defaults(handler=cmd_compile)
     return p
 
@@ -50,9 +54,12 @@ def _external_count(graph: Graph) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    check_target_options(args)
     optimiser = Optimiser(args)
     graph = load_model(args.model)
     optimiser.run(graph)
+    if args.target is not None:
+        return compile_for_target(args, graph, optimiser.describe())
     if args.output == "-":
         sys.stdout.write(print_graph(graph))
         if count := _external_count(graph):

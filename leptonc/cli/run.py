@@ -18,6 +18,7 @@ from leptonc.artifact_io import (
 from leptonc.cli.compare_ort import ORT_TOLERANCE, compare_with_onnxruntime
 from leptonc.cli.exit_codes import EXIT_OK
 from leptonc.cli.passes import Optimiser, add_pass_options
+from leptonc.cli.targets import run_artifact
 from leptonc.errors import UsageError
 from leptonc.interp import run as interpret
 
@@ -28,6 +29,7 @@ examples:
   leptonc run model.onnx --input image=image.npy --compare-ort also run onnxruntime
   leptonc run model.lir --inputs batch.npz -o out/             the text IR runs the same
   leptonc run model.onnx --inputs batch.npz -O2 --validate-each  run the optimised graph
+  leptonc run out/ --inputs batch.npz -o results/               run a compiled artifact folder
 
 Every model input must be given; none is made up.  Output names become file names after
 replacing characters other than letters, digits, '.', '_' and '-' with '_'.
@@ -40,7 +42,8 @@ def add_run(commands: Any) -> argparse.ArgumentParser:
         description="Run MODEL with leptonc's reference interpreter on inputs from .npy/.npz "
                     "files and save the outputs.",
         epilog=RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", type=Path, metavar="MODEL", help="an .onnx or .lir file")
+    p.add_argument("model", type=Path, metavar="MODEL",
+                   help="an .onnx or .lir file, or an artifact folder (leptonc MODEL --target ...)")
     p.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
                    help="one model input from a .npy file (repeat for each input)")
     p.add_argument("--inputs", type=Path, metavar="FILE.npz",
@@ -64,6 +67,8 @@ def _check_run_options(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.model.is_dir():  # an artifact folder, or a folder that load_artifact explains
+        return run_artifact(args)
     optimiser = Optimiser(args)
     _check_run_options(args)
     graph = load_model(args.model)

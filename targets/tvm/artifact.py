@@ -1,0 +1,246 @@
+"""The artifact folder of the cpu/gpu targets, written whole or not at all, and its loader.
+
+    OUT/manifest.json     format version, target (+ TVM's full target string), inputs and
+                          outputs (names, shapes, dtypes, quantization), pipeline, versions,
+                          the library's file name and SHA-256
+    OUT/model.so          the compiled library (weights included: constants are bound)
+    OUT/report.md         one row per kernel: ops, shapes, MACs, the schedule rule used
+    OUT/kernels/model.cu  gpu only: the generated CUDA source (one compilation unit)
+
+``load_artifact(OUT)`` returns a ``CompiledModel``: ``model(**inputs) -> {name: array}``.
+Every way a folder can be wrong (no manifest, a garbled one, another format version, a
+missing or swapped library, a gpu library on a machine without a GPU, a cpu library built
+for instructions this CPU lacks) is one ``ModelLoadError`` naming the folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leptonc.artifact_io import publish, staging_dir
+from leptonc.errors import InputError, LeptoncError, ModelLoadError, ParseError, UsageError
+from leptonc.interp import check_input
+from leptonc.ir.dtypes import parse_dtype
+from leptonc.ir.graph import Graph, Value
+from leptonc.ir.types import QuantParams, TensorType
+
+FORMAT = "leptonc-tvm-artifact"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+LIBRARY = "model.so"
+REPORT = "report.md"
+KERNELS_DIR = "kernels"
+
+
+# ----- the manifest ------------------------------------------------------------------------------
+def _quant_json(q: QuantParams | None) -> dict[str, Any] | None:
+    if q is None:
+        return None
+    return {"scale": list(q.scale), "zero_point": list(q.zero_point), "storage": str(q.storage),
+            "axis": q.axis}
+
+
+def tensor_json(name: str, t: TensorType) -> dict[str, Any]:
+    return {"name": name, "dtype": str(t.dtype), "shape": list(t.shape), "quant": _quant_json(t.quant)}
+
+
+def io_json(graph: Graph) -> dict[str, list[dict[str, Any]]]:
+    return {"inputs": [tensor_json(v.name, v.type) for v in graph.inputs],
+            "outputs": [tensor_json(name, v.type) for name, v in zip(graph.output_names, graph.outputs,
+                                                                     strict=True)]}
+
+
+# ----- writing -----------------------------------------------------------------------------------
+@dataclass(slots=True)
+class ArtifactFiles:
+    """What goes into the folder; ``write_library(path)`` writes the compiled library."""
+
+    manifest: dict[str, Any]
+    report: str
+    write_library: Any
+    cuda_source: str | None = None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fill(folder: Path, files: ArtifactFiles) -> None:
+    files.write_library(str(folder / LIBRARY))
+    if files.cuda_source is not None:
+        (folder / KERNELS_DIR).mkdir()
+        (folder / KERNELS_DIR / "model.cu").write_text(files.cuda_source)
+    (folder / REPORT).write_text(files.report)
+    manifest = dict(files.manifest, library={"file": LIBRARY, "sha256": _sha256(folder / LIBRARY)})
+    # The manifest goes last: a folder with a manifest is a complete one.
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def write_artifact(out: Path, files: ArtifactFiles) -> Path:
+    """Write the folder ``out`` whole (replacing an earlier artifact there), or nothing."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"-o {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise UsageError(f"-o {out}: is a non-empty folder that is not a leptonc artifact; "
+                         "name a new or empty folder")
+    with staging_dir(out.parent if out.parent.exists() else out) as staging:
+        folder = staging / "artifact"
+        folder.mkdir()
+        _fill(folder, files)
+        if out.is_dir() and any(out.iterdir()):
+            os.replace(out, staging / "previous")  # swapped out, removed with the staging folder
+        elif out.is_dir():
+            out.rmdir()
+        publish(folder, out)
+    return out
+
+
+# ----- loading -----------------------------------------------------------------------------------
+def _tensor_type(entry: Mapping[str, Any]) -> TensorType:
+    shape = tuple(d if d is None or isinstance(d, int | str) else int(d) for d in entry["shape"])
+    return TensorType(parse_dtype(entry["dtype"]), shape)
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise ModelLoadError(f"{folder}: not an artifact folder (no such folder)")
+    if not path.is_file():
+        raise ModelLoadError(f"{folder}: not a leptonc artifact (no {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelLoadError(f"{path}: unreadable manifest ({e})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelLoadError(f"{path}: not a leptonc cpu/gpu artifact manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ModelLoadError(f"{path}: format version {manifest.get('format_version')!r}; this leptonc "
+                             f"reads version {FORMAT_VERSION} (recompile the model)")
+    try:
+        for key in ("inputs", "outputs"):
+            manifest[key] = [dict(e, type=_tensor_type(e)) for e in manifest[key]]
+        manifest["library"]["file"], manifest["library"]["sha256"], manifest["target"]  # noqa: B018
+    except (KeyError, TypeError, ValueError, ParseError) as e:
+        raise ModelLoadError(f"{path}: malformed manifest ({type(e).__name__}: {e})") from None
+    return manifest
+
+
+def _check_library(folder: Path, manifest: Mapping[str, Any]) -> Path:
+    library = folder / Path(manifest["library"]["file"]).name
+    if not library.is_file():
+        raise ModelLoadError(f"{folder}: the library {library.name} is missing")
+    if _sha256(library) != manifest["library"]["sha256"]:
+        raise ModelLoadError(f"{library}: does not match the manifest (a library of another "
+                             "compile or target; recompile the model)")
+    return library
+
+
+def _check_device(folder: Path, manifest: Mapping[str, Any]) -> Any:
+    import tvm
+
+    from leptonc.targets.tvm.build import host_cpu
+
+    if manifest["target"] == "gpu":
+        device = tvm.cuda(0)
+        if not device.exist:
+            raise ModelLoadError(f"{folder}: a gpu artifact; this machine has no CUDA GPU to run it")
+        return device
+    if manifest["target"] != "cpu":
+        raise ModelLoadError(f"{folder}: unknown target {manifest['target']!r}")
+    _, host_features = host_cpu()
+    missing = sorted(set(f for f in manifest.get("cpu_features", []) if f.startswith("+"))
+                     - set(host_features))
+    if missing:
+        raise ModelLoadError(f"{folder}: compiled for a CPU with {', '.join(f[1:] for f in missing)}, "
+                             "which this one lacks (recompile here)")
+    return tvm.cpu(0)
+
+
+class CompiledModel:
+    """A loaded artifact: call it with the inputs by name, get the outputs by name."""
+
+    def __init__(self, folder: Path):
+        import tvm
+        from tvm import relax
+
+        self.folder = folder
+        self.manifest = read_manifest(folder)
+        library = _check_library(folder, self.manifest)
+        self.device = _check_device(folder, self.manifest)
+        try:
+            self._vm = relax.VirtualMachine(tvm.runtime.load_module(str(library)), self.device)
+        except Exception as e:  # TVM raises its own error kinds; all mean "cannot load this"
+            raise ModelLoadError(f"{library}: cannot load the library ({str(e).splitlines()[0]})") from None
+        self.inputs = [Value(e["name"], e["type"]) for e in self.manifest["inputs"]]
+        self.output_names = [e["name"] for e in self.manifest["outputs"]]
+
+    @property
+    def target(self) -> str:
+        return self.manifest["target"]
+
+    def check_input(self, name: str, array: Any) -> None:
+        """The checks of a call for one input (a known name, its dtype and shape)."""
+        value = next((v for v in self.inputs if v.name == name), None)
+        if value is None:
+            raise InputError(f"unknown input {name!r}; the model takes "
+                             f"{', '.join(repr(v.name) for v in self.inputs)}")
+        check_input(value, array)
+
+    def _feeds(self, inputs: Mapping[str, Any]) -> list[np.ndarray]:
+        expected = [v.name for v in self.inputs]
+        unknown = sorted(set(inputs) - set(expected))
+        if unknown:
+            raise InputError(f"unknown input(s) {', '.join(map(repr, unknown))}; the model takes "
+                             f"{', '.join(map(repr, expected))}")
+        missing = [n for n in expected if n not in inputs]
+        if missing:
+            raise InputError(f"missing input(s) {', '.join(map(repr, missing))}")
+        arrays = [check_input(v, inputs[v.name]) for v in self.inputs]
+        _check_symbolic_dims(self.inputs, arrays)
+        return arrays
+
+    def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
+        import tvm
+
+        arrays = self._feeds(inputs)
+        results = self._vm["main"](*(tvm.runtime.tensor(np.ascontiguousarray(a), self.device)
+                                     for a in arrays))
+        return {name: r.numpy() for name, r in zip(self.output_names, results, strict=True)}
+
+
+def _check_symbolic_dims(values: list[Value], arrays: list[np.ndarray]) -> None:
+    seen: dict[str, tuple[int, str]] = {}
+    for v, a in zip(values, arrays, strict=True):
+        for d, size in zip(v.type.shape, a.shape, strict=True):
+            if isinstance(d, str):
+                first = seen.setdefault(d, (size, v.name))
+                if first[0] != size:
+                    raise InputError(f"input '{v.name}' has {d}={size}, input '{first[1]}' has "
+                                     f"{d}={first[0]}")
+
+
+def load_artifact(folder: str | os.PathLike) -> CompiledModel:
+    """Load a cpu/gpu artifact folder written by ``leptonc MODEL --target cpu|gpu -o OUT``."""
+    try:
+        return CompiledModel(Path(folder))
+    except LeptoncError:
+        raise
+    except OSError as e:
+        raise ModelLoadError(f"{folder}: cannot read ({e.strerror or e})") from None
+
+
+def is_artifact(path: Path) -> bool:
+    """Whether ``path`` looks like an artifact folder (``leptonc run`` dispatches on it)."""
+    return path.is_dir() and (path / MANIFEST).exists()
