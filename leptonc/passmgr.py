@@ -47,6 +47,9 @@ class PassResult:
     modified: bool
     stats: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0  # the pass's own run time, set by the PassManager
+    # What a user should know about this run, one line each (e.g. which nodes a lowering
+    # left in float and why); the command line prints them.
+    notes: list[str] = field(default_factory=list)
 
 
 class Pass:

@@ -49,6 +49,7 @@ def add_pass_options(parser: argparse.ArgumentParser) -> None:
     which.add_argument("-O", dest="opt_level", choices=_opt_levels(), metavar="N",
                        help="-O0 (no passes: the default), -O1, -O2 or -O3: a named pipeline")
     _add_pruning_options(group)
+    _add_quant_options(parser)
     group.add_argument("--time-passes", action="store_true", help="print the time of each pass")
     for when in ("before", "after"):
         group.add_argument(f"--print-ir-{when}", action="append", default=[],
@@ -87,6 +88,97 @@ def _add_pruning_options(group: argparse._ArgumentGroup) -> None:
                             "block=RxC -> 'sparsify{block=RxC}' (half the tiles), "
                             "unstructured=S -> 'prune-magnitude{sparsity=S}'; with no other "
                             "passes 'canonicalize' runs first")
+
+
+_CALIB_METHODS = ("minmax", "moving-average", "percentile", "entropy", "mse")
+
+
+def _add_quant_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "quantization", "Post-training quantization (docs/quantization.md). --quantize runs\n"
+                        "'canonicalize,fold-batchnorm,fuse-transformer,quantize{...}' before the\n"
+                        "pipeline, then 'lower-quantized' (integer ops) unless --emit onnx\n"
+                        "asks for the QDQ form.")
+    group.add_argument("--quantize", metavar="SCHEME",
+                       help="uint8 (u8 activations, i8 weights), int8, int16, int4-weights, "
+                            "int8-weights, or wNaM / wN (N-bit weights, M-bit activations)")
+    group.add_argument("--calib", metavar="DATA",
+                       help="calibration inputs: a folder of .npy/.npz files or one .npz with "
+                            "a leading sample axis (default: seeded random data, smoke tests "
+                            "only)")
+    group.add_argument("--calib-samples", type=int, metavar="N",
+                       help="calibrate on the first N samples (default: all)")
+    group.add_argument("--calib-method", choices=_CALIB_METHODS, metavar="METHOD",
+                       help=f"activation ranges: {', '.join(_CALIB_METHODS)} (default minmax)")
+    group.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=None,
+                       help="weight scales per output channel (default) or per tensor")
+    group.add_argument("--pow2-scales", action="store_true",
+                       help="power-of-two scales (fixed-point arithmetic)")
+    group.add_argument("--bias-correction", action="store_true",
+                       help="correct biases for the mean error of weight rounding")
+    group.add_argument("--smooth-quant", type=float, metavar="ALPHA",
+                       help="migrate activation outliers into matmul weights first "
+                            "(SmoothQuant, e.g. 0.5)")
+    group.add_argument("--quantize-ignore", action="append", default=[], metavar="PATTERN",
+                       help="leave nodes in float: a node name, an op type or an fnmatch "
+                            "pattern of either; repeatable")
+    group.add_argument("--max-accuracy-drop", type=float, metavar="POINTS",
+                       help="accuracy-aware: keep the most sensitive layers in float until the "
+                            "top-1 drop on --eval is at most POINTS; the best model found is "
+                            "always written")
+    group.add_argument("--eval", metavar="DATA.npz",
+                       help="labelled data for --max-accuracy-drop: the model's inputs by name "
+                            "plus 'labels'")
+
+
+_QUANT_FLAGS = ("calib", "calib_samples", "calib_method", "per_channel", "smooth_quant",
+                "max_accuracy_drop", "eval")
+
+
+def _quantize_items(args: argparse.Namespace) -> list[str]:
+    """``--quantize``: calibrate and insert QDQ on the canonical graph, with batch norms
+    folded and transformer blocks recognised (the fragile ones stay float), before fusion
+    hides the layers; then lower to integer ops unless the QDQ form itself is wanted."""
+    if args.quantize is None:
+        given = [f"--{f.replace('_', '-')}" for f in _QUANT_FLAGS if getattr(args, f) is not None]
+        given += ["--pow2-scales"] * args.pow2_scales + ["--bias-correction"] * args.bias_correction
+        given += ["--quantize-ignore"] * bool(args.quantize_ignore)
+        if given:
+            raise UsageError(f"{given[0]} needs --quantize SCHEME")
+        return []
+    if (args.max_accuracy_drop is None) != (args.eval is None):
+        raise UsageError("--max-accuracy-drop and --eval go together (a budget and the "
+                         "labelled data to measure it on)")
+    options = [f"scheme={args.quantize}"]
+    for flag, key in (("calib", "calib"), ("calib_samples", "samples"),
+                      ("calib_method", "method"), ("max_accuracy_drop", "max-drop"),
+                      ("eval", "eval")):
+        if getattr(args, flag) is not None:
+            options.append(f"{key}={_option_value(flag, getattr(args, flag))}")
+    if args.per_channel is not None:
+        options.append(f"per-channel={str(args.per_channel).lower()}")
+    options += ["pow2=true"] * args.pow2_scales + ["bias-correction=true"] * args.bias_correction
+    if args.quantize_ignore:
+        options.append("ignore=" + ";".join(_option_value("quantize_ignore", p)
+                                            for p in args.quantize_ignore))
+    items = ["canonicalize", "fold-batchnorm", "fuse-transformer"]
+    if args.smooth_quant is not None:
+        smooth = f"smooth-quant{{alpha={args.smooth_quant!r}"
+        smooth += f",calib={_option_value('calib', args.calib)}}}" if args.calib else "}"
+        items.append(_checked_item("--smooth-quant", str(args.smooth_quant), smooth))
+    items.append(_checked_item("--quantize", args.quantize, f"quantize{{{','.join(options)}}}"))
+    if getattr(args, "emit", "ir") != "onnx":
+        items.append("lower-quantized")
+    return items
+
+
+def _option_value(flag: str, value: object) -> str:
+    """A value as a pipeline option; the pipeline syntax cannot carry ',', '{' or '}'."""
+    text = str(value)
+    if re.search(r"[,{}]", text):
+        raise UsageError(f"--{flag.replace('_', '-')} {text}: ',', '{{' and '}}' are not "
+                         "allowed here (rename the file or folder)")
+    return text
 
 
 # ----- checking them ---------------------------------------------------------------------------
@@ -148,12 +240,13 @@ def _pipeline_text(args: argparse.Namespace) -> str | None:
     would drop their encodings); None when nothing was asked for."""
     user = _user_pipeline(args)
     prune = _prune_items(args)
+    quantize = _quantize_items(args)
     sparse = [_sparsity_item(args.sparsity)] if args.sparsity is not None else []
-    if not prune and not sparse:
+    if not prune and not sparse and not quantize:
         return user
-    if sparse and not prune and not user:
+    if sparse and not prune and not user and not quantize:
         prune = ["canonicalize"]  # folds transposed and reshaped weights into constants
-    return ",".join(item for item in (*prune, user, *sparse) if item)
+    return ",".join(item for item in (*prune, *quantize, user, *sparse) if item)
 
 
 def _split_names(values: Sequence[str]) -> list[str]:
@@ -223,7 +316,7 @@ class Optimiser:
         PassManager(self.passes).check_requirements()
         self.spec = ",".join(p.spec for p in self.passes)
         # With shorthands the pipeline is no longer the level's alone: show it spelled out.
-        shorthand = args.prune is not None or args.sparsity is not None
+        shorthand = any(v is not None for v in (args.prune, args.sparsity, args.quantize))
         self.level = None if shorthand else args.opt_level
         self.print_before = _watched_passes(args.print_ir_before, "--print-ir-before", self.passes)
         self.print_after = _watched_passes(args.print_ir_after, "--print-ir-after", self.passes)
@@ -246,7 +339,7 @@ class Optimiser:
         instruments = [tracker, *self._instruments(graph, feeds, timing)]
         try:
             with debug_rules(self.rules_to_debug):
-                PassManager(self.passes, instruments).run(graph)
+                records = PassManager(self.passes, instruments).run(graph)
         except PassError:
             raise  # its message names the pass already
         except LeptoncError as e:
@@ -259,6 +352,9 @@ class Optimiser:
             raise
         if timing is not None:
             print(timing.table(), file=sys.stderr)
+        for record in records:
+            for note in record.result.notes:
+                print(f"leptonc: note: {record.spec}: {note}", file=sys.stderr)
 
     def _instruments(self, graph: Graph, feeds: dict[str, np.ndarray] | None,
                      timing: TimePasses | None) -> list[Instrument]:

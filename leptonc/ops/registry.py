@@ -31,8 +31,10 @@ from leptonc.errors import UnsupportedOpError
 REQUIRED = object()
 _ATTR_KINDS = ("int", "float", "str", "bool", "ints", "floats", "strs", "dtype", "graph", "any")
 
-# Families are imported on first lookup so that importing leptonc stays cheap.
-_FAMILIES = ("elementwise", "nn", "linalg", "shape", "reduce", "quant", "transformer", "fused")
+# Family modules are imported on first lookup so that importing leptonc stays cheap
+# (quant_int holds the integer quant.* ops of lowered graphs).
+_FAMILIES = ("elementwise", "nn", "linalg", "shape", "reduce", "quant", "quant_int", "transformer",
+             "fused")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Post-training quantization: calibration data, observers and statistics collection."""
+"""Post-training quantization: calibration data, observers, statistics collection and the
+QDQ rewrite (``quantize_graph``)."""
 
 from leptonc.quant.calib_data import (
                                       CalibrationData,
@@ -8,6 +9,7 @@ from leptonc.quant.calib_data import (
                                       random_batches,
 )
 from leptonc.quant.calibrate import collect
+from leptonc.quant.config import QuantConfig, scheme_config
 from leptonc.quant.observers import (
                                       MSE,
                                       Entropy,
@@ -17,7 +19,10 @@ from leptonc.quant.observers import (
                                       Percentile,
                                       range_qparams,
 )
+from leptonc.quant.qdq import quantize_graph
+from leptonc.quant.qdq_report import QuantizeReport
 
 __all__ = ["MSE", "CalibrationData", "Entropy", "MinMax", "MovingAverageMinMax", "Observer",
-           "Percentile", "calibration_data", "collect", "from_iterable", "from_path",
-           "random_batches", "range_qparams"]
+           "Percentile", "QuantConfig", "QuantizeReport", "calibration_data", "collect",
+           "from_iterable", "from_path", "quantize_graph", "random_batches", "range_qparams",
+           "scheme_config"]

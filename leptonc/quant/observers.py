@@ -187,7 +187,7 @@ class _HistogramObserver(Observer):
                              f"{rows.shape[0]}")
         self._minmax._update(rows)
         for h, row in zip(self.histograms, rows, strict=True):
-            h.add(np.abs(row) if self.magnitude else row)
+            h.add(_nonzero_magnitudes(row) if self.magnitude else row)
 
     def _range(self, dtype: DType, symmetric: bool) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = self._minmax._range(dtype, symmetric)
@@ -198,6 +198,13 @@ class _HistogramObserver(Observer):
     def _row_range(self, h: Histogram, lo: float, hi: float, dtype: DType, symmetric: bool
                    ) -> tuple[float, float]:
         raise NotImplementedError
+
+
+def _nonzero_magnitudes(row: np.ndarray) -> np.ndarray:
+    """|x| without exact zeros: every range holds 0 exactly (it is the zero point), so zeros
+    carry no quantization error, while ReLU outputs' spike of them in the first bin would
+    dominate the KL divergence and pull the threshold far below the useful range."""
+    return np.abs(row[row != 0])
 
 
 class Percentile(_HistogramObserver):

@@ -35,7 +35,7 @@ from leptonc.ir.printer import format_dims
 from leptonc.ir.types import TensorType
 
 # The families register their lowerings into the table on import.
-from leptonc.targets.tvm import lower_elementwise, lower_nn, lower_shape  # noqa: F401
+from leptonc.targets.tvm import lower_elementwise, lower_nn, lower_quant, lower_shape  # noqa: F401
 from leptonc.targets.tvm.op_table import LOWERINGS, EmitContext, relax_dtype, supported_dtype
 
 REGION_OP = "fused.region"

@@ -6,7 +6,7 @@ optional inputs), and ``check(node)`` returns why this node (an attribute varian
 shape operand, ...) cannot be lowered, or None.  ``check`` runs over the whole graph before
 anything is emitted, so that every unsupported node is reported at once.
 
-The families register themselves: ``lower_elementwise``, ``lower_nn``, ``lower_shape``.
+The families register themselves: ``lower_elementwise``, ``lower_nn``, ``lower_quant``, ``lower_shape``.
 Shape-controlling operands (reshape's shape, ...) must be constants: leptonc's canonical
 passes fold them, and Relax wants them at compile time.
 """

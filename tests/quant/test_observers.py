@@ -146,6 +146,20 @@ def test_entropy_clips_heavy_tails_below_max():
     assert np.percentile(np.abs(data), 90) < threshold < 0.5 * np.abs(data).max()
 
 
+def test_entropy_is_not_pulled_down_by_the_zeros_of_a_relu():
+    # Zeros are exact at any scale: a ReLU output's spike of them must not change the range.
+    rng = np.random.default_rng(6)
+    positive = rng.exponential(size=50000)
+    relu_like = np.concatenate([positive, np.zeros(450000)])
+    ranges = []
+    for data in (positive, relu_like):
+        obs = Entropy(bins=2048)
+        for part in chunks(rng.permutation(data)):
+            obs.observe(part)
+        ranges.append(float(obs.qparams(U8, symmetric=False)[0]))
+    assert ranges[0] == pytest.approx(ranges[1], rel=1e-6)
+
+
 def test_entropy_without_room_to_search_keeps_full_range():
     obs = Entropy(bins=64)
     data = np.random.default_rng(4).normal(size=1000)
