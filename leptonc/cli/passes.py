@@ -122,6 +122,9 @@ def _add_quant_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--quantize-ignore", action="append", default=[], metavar="PATTERN",
                        help="leave nodes in float: a node name, an op type or an fnmatch "
                             "pattern of either; repeatable")
+    group.add_argument("--sensitivity", metavar="FILE.json",
+                       help="quantize each layer alone first: print the per-layer error table "
+                            "and save it as JSON")
     group.add_argument("--max-accuracy-drop", type=float, metavar="POINTS",
                        help="accuracy-aware: keep the most sensitive layers in float until the "
                             "top-1 drop on --eval is at most POINTS; the best model found is "
@@ -132,7 +135,7 @@ def _add_quant_options(parser: argparse.ArgumentParser) -> None:
 
 
 _QUANT_FLAGS = ("calib", "calib_samples", "calib_method", "per_channel", "smooth_quant",
-                "max_accuracy_drop", "eval")
+                "sensitivity", "max_accuracy_drop", "eval")
 
 
 def _quantize_items(args: argparse.Namespace) -> list[str]:
@@ -151,7 +154,8 @@ def _quantize_items(args: argparse.Namespace) -> list[str]:
                          "labelled data to measure it on)")
     options = [f"scheme={args.quantize}"]
     for flag, key in (("calib", "calib"), ("calib_samples", "samples"),
-                      ("calib_method", "method"), ("max_accuracy_drop", "max-drop"),
+                      ("calib_method", "method"), ("sensitivity", "sensitivity"),
+                      ("max_accuracy_drop", "max-drop"),
                       ("eval", "eval")):
         if getattr(args, flag) is not None:
             options.append(f"{key}={_option_value(flag, getattr(args, flag))}")

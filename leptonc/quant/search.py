@@ -47,7 +47,7 @@ STRATEGIES = ("linear", "bisect")
 LABELS = "labels"
 
 __all__ = ["STRATEGIES", "Evaluate", "SearchResult", "Trial", "labelled_evaluator",
-           "quantize_with_accuracy_budget", "save_graph"]
+           "quantize_with_accuracy_budget", "quantized_nodes", "save_graph"]
 
 
 @dataclass(slots=True)
@@ -103,8 +103,7 @@ class _Searcher:
         self.best: tuple[Trial, Graph] | None = None
 
     def try_float(self, float_layers: Sequence[Layer]) -> Trial:
-        keep = {id(layer.anchor) for layer in float_layers}
-        only = {name for layer in self.layers if id(layer.anchor) not in keep for name in layer.nodes}
+        only = quantized_nodes(self.layers, {layer.name for layer in float_layers})
         quantized = quantized_copy(self.graph, self.batches, self.config.with_only(only))
         score = float(self.evaluate(quantized))
         trial = Trial(tuple(layer.name for layer in float_layers), score, self.float_score - score)
@@ -170,6 +169,12 @@ def quantize_with_accuracy_budget(graph: Graph, batches: Iterable[Mapping[str, n
     saved = save_graph(best_graph, out_path) if out_path is not None else None
     return SearchResult(searcher.float_score, max_drop, best.fits(max_drop), best, best_graph,
                         searcher.trials, len(searcher.layers), saved, table)
+
+
+def quantized_nodes(layers: Sequence[Layer], float_layers: Iterable[str]) -> set[str]:
+    """``QuantConfig.only`` for quantizing ``layers`` except those named in ``float_layers``."""
+    keep = set(float_layers)
+    return {name for layer in layers if layer.name not in keep for name in layer.nodes}
 
 
 def _layers_in_order(layers: list[Layer], table: SensitivityTable) -> list[Layer]:

@@ -30,6 +30,14 @@ calibration data and turns its options into a ``QuantConfig``.
 * ``ignore``: node names, op types or fnmatch patterns to leave in float, separated by ``;``.
 * ``keep-fragile``: leave softmax, normalisations, attention and detection heads in float.
 * ``bias-correction``: correct each bias for the mean error its weight rounding causes.
+* ``sensitivity``: a .json file: first quantize each layer alone, print the per-layer
+  sensitivity table (output error, per-tensor vs per-channel weight error) on standard error
+  and save it there (``leptonc.quant.sensitivity``).
+* ``max-drop`` and ``eval``: accuracy-aware mode.  ``eval`` is an .npz of labelled data (the
+  inputs by name plus ``labels``); the pass keeps the most sensitive layers in float until
+  the top-1 accuracy on it drops by at most ``max-drop`` points
+  (``leptonc.quant.search``), then quantizes with that choice.  The best model found is the
+  result even when no choice meets the budget; the pass's notes say which.
 
 The outputs change by design, so validate-each checks only shapes, dtypes and NaNs.
 """
@@ -47,6 +55,8 @@ from leptonc.passmgr import Pass, PassResult, register_pass
 from leptonc.quant.calib_data import Batch, CalibrationData, calibration_data
 from leptonc.quant.config import QuantConfig, scheme_config
 from leptonc.quant.qdq import quantize_graph
+from leptonc.quant.search import labelled_evaluator, quantize_with_accuracy_budget, quantized_nodes
+from leptonc.quant.sensitivity import quantizable_layers, sensitivity
 
 DEFAULT_BATCH = 32  # calibration samples per batch when the model's batch dim is free
 
@@ -76,10 +86,18 @@ class Quantize(Pass):
     ignore: str = ""
     keep_fragile: bool = True
     bias_correction: bool = False
+    sensitivity: str = ""  # a .json path for the per-layer sensitivity table
+    max_drop: float = -1.0  # negative: no accuracy budget
+    eval_: str = ""  # option `eval`
 
     def __post_init__(self) -> None:
         if self.samples < 0 or self.batch_size < 0:
             raise ValueError("samples and batch-size must be at least 0 (0: all / automatic)")
+        if self.sensitivity and not self.sensitivity.endswith(".json"):
+            raise ValueError(f"sensitivity={self.sensitivity}: give a .json file name")
+        if (self.max_drop >= 0) != bool(self.eval_):
+            raise ValueError("max-drop and eval go together (a budget in top-1 points and the "
+                             "labelled .npz to measure it on)")
         try:
             self.config()
         except LeptoncError as e:
@@ -98,9 +116,37 @@ class Quantize(Pass):
         config = self.config()
         # Weight-only quantization reads no activations: no data (and no random-data warning).
         needs_data = not config.weight_only or config.bias_correction
-        report = quantize_graph(graph, self.batches(graph) if needs_data else (), config)
+        batches = self.batches(graph) if needs_data else ()
+        notes = []
+        if self.sensitivity:
+            batches = list(batches)
+            table = sensitivity(graph, batches, config, progress=True)
+            print(table.format(), file=sys.stderr)
+            table.save(self.sensitivity)
+            notes.append(f"sensitivity table of {len(table.names())} layers saved to "
+                         f"{self.sensitivity}")
+        if self.max_drop >= 0:
+            config, notes = self._within_budget(graph, list(batches), config)
+        report = quantize_graph(graph, batches, config)
         stats = report.stats
-        return PassResult(stats["quantized-nodes"] > 0, stats)
+        return PassResult(stats["quantized-nodes"] > 0, stats, notes=notes)
+
+    def _within_budget(self, graph: Graph, batches: list[Batch], config: QuantConfig
+                       ) -> tuple[QuantConfig, list[str]]:
+        """The config (``only``: the layers to quantize) the accuracy-aware search found best,
+        and notes saying what it cost and whether the budget was met."""
+        result = quantize_with_accuracy_budget(graph, batches, config,
+                                               labelled_evaluator(self.eval_), self.max_drop,
+                                               progress=True)
+        only = quantized_nodes(quantizable_layers(graph, config), result.float_layers)
+        best = result.best
+        verdict = "met" if result.met else "NOT met (this is the best model found)"
+        kept = ", ".join(best.float_layers) or "none"
+        notes = [f"accuracy budget {self.max_drop:g} points {verdict}: top-1 "
+                 f"{result.float_score:.2f} -> {best.score:.2f} with {len(best.float_layers)} of "
+                 f"{result.layers} layers in float ({kept}); {len(result.trials)} configurations "
+                 "tried"]
+        return config.with_only(only), notes
 
     def batches(self, graph: Graph) -> CalibrationData:
         """The calibration batches, cut to ``samples``."""
