@@ -9,8 +9,8 @@ The Relax pipeline is TVM's default one with two deliberate differences:
 * no ``FuseOps``: the kernels are leptonc's own choice.  Each ``fused.region`` arrives as a
   ``Primitive`` function and ``FuseTIR`` turns it into one kernel; every other node is a
   kernel of its own.
-* the schedule step is leptonc's: on cpu, the rules of ``schedules/cpu.py`` when that module
-  exists (else TIR's default loops); on gpu, dlight's GPU rules applied one function at a
+* the schedule step is leptonc's: on cpu, the rules of ``schedules/cpu.py`` (``--schedule
+  default`` keeps TIR's default loops, for comparison); on gpu, dlight's GPU rules applied one function at a
   time, so the report can say which rule scheduled which kernel.
 
 ``mcpu=native`` is rejected by the wheel's LLVM, so the CPU is detected with llvmlite.  A
@@ -20,7 +20,6 @@ explicitly, so the library never uses an instruction the machine cannot run.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -99,11 +98,9 @@ def gpu_target(arch: str = DEFAULT_GPU_ARCH, schedule: str = "leptonc", precisio
 
 
 # ----- schedules -----------------------------------------------------------------------------------
-def _leptonc_cpu_rules(target: tvm.target.Target, rules: dict[str, str]) -> tvm.transform.Pass | None:
-    """leptonc's CPU schedule pass, when ``schedules/cpu.py`` is present; each kernel's rule
-    (or why none applied) goes into ``rules``."""
-    if importlib.util.find_spec("leptonc.targets.tvm.schedules.cpu") is None:
-        return None
+def _leptonc_cpu_rules(target: tvm.target.Target, rules: dict[str, str]) -> tvm.transform.Pass:
+    """leptonc's CPU schedule pass (``schedules/cpu.py``); each kernel's rule (or why none
+    applied) goes into ``rules``."""
     from leptonc.targets.tvm.schedules.cpu import cpu_schedule_pass
 
     def record(kernel: Any) -> None:
@@ -155,10 +152,7 @@ def _schedule_pass(spec: TargetSpec, rules: dict[str, str]) -> tvm.transform.Pas
     if spec.name == "gpu":
         return tvm.transform.module_pass(lambda mod, _ctx: _apply_gpu_rules(mod, spec.target),
                                          opt_level=0, name="LeptoncGpuSchedule")
-    leptonc_rules = _leptonc_cpu_rules(spec.target, rules)
-    if leptonc_rules is None:
-        return tvm.transform.Sequential([], name="TirDefaultSchedule")
-    return leptonc_rules
+    return _leptonc_cpu_rules(spec.target, rules)
 
 
 # ----- the pipeline -------------------------------------------------------------------------------
