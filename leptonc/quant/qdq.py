@@ -5,7 +5,8 @@
     print(report.format())
 
 ``quantize_graph`` rewrites a float graph in place so that every quantized activation %x is
-read through ``quant.dequantize(quant.quantize(%x))``, every quantized weight is a
+read through ``quant.dequantize(quant.quantize(%x))`` (a conv/matmul result that only float
+ops read is not quantized: see qdq_plan), every quantized weight is a
 ``quant.dequantize`` of an integer constant and the bias of a quantized conv/matmul is an
 i32 constant with scale ``x_scale * w_scale``.  The graph still computes in float (the
 interpreter measures the accuracy integer arithmetic will have, onnxruntime runs its ONNX
@@ -186,7 +187,9 @@ def _unique_units(graph: Graph, plan: Plan) -> list[Unit]:
 
 # ----- which activations ----------------------------------------------------------------------
 def _activation_tensors(graph: Graph, plan: Plan) -> list[tuple[Value, Node | None]]:
-    """``(value, producer)`` for every activation to quantize, producers before readers."""
+    """``(value, producer)`` for every activation to quantize, producers before readers: the
+    float inputs of quantized nodes and their results, except a unit's internal values and
+    the result of a unit that only float ops read."""
     chosen: dict[int, tuple[Value, Node | None]] = {}
     for node in graph:
         if not plan.quantized(node):
@@ -197,7 +200,7 @@ def _activation_tensors(graph: Graph, plan: Plan) -> list[tuple[Value, Node | No
             v = node.inputs[i]
             if id(v) not in skip and not v.is_constant:
                 chosen.setdefault(id(v), (v, v.producer))
-        if unit is None or node is unit.nodes[-1]:
+        if unit is None or (node is unit.nodes[-1] and unit.float_output is None):
             for v in node.outputs:
                 if v.type.dtype.is_float:
                     chosen.setdefault(id(v), (v, node))

@@ -16,6 +16,20 @@ A unit is a quantized conv or matmul plus, when they are the sole reader of its 
 bias ``ew.add`` (matmul only: a conv has its own bias input) and then a ReLU or a clip with
 constant bounds.  Integer lowering runs a unit as one accumulation and one requantize, so only
 the unit's last value is quantized.
+
+Quantizing a result that only float ops read adds rounding error and buys nothing: the
+reader dequantizes it at once.  So
+
+- a unit whose result only float nodes read (and that is not a graph output) keeps its
+  quantized inputs and weights but gets no output quantization: integer lowering ends it
+  with a dequantize of the i32 accumulator (``Unit.float_output`` says why);
+- any other quantized node (add, mul, pools, pass-through, concat, lookup-table ops) whose
+  results only float nodes read becomes float itself, and so, in turn, may its producers.
+
+Graph outputs are always quantized when their producer is.  ``QuantConfig.only`` picks among
+the nodes the whole configuration quantizes; both rules above are decided on the whole
+configuration, so a layer quantized alone (the sensitivity analysis) is quantized exactly
+as it is in the full model.
 """
 
 from __future__ import annotations
@@ -50,9 +64,8 @@ QUANTIZABLE_OPS = ANCHOR_OPS | ARITHMETIC_OPS | PASS_THROUGH_OPS | UNARY_OPS
 
 QUANTIZED = "quantized"
 FRAGILE = "kept in float (keep_fragile_in_float)"
-# Elementwise arithmetic that only feeds fragile float ops stays float as well (see
-# _keep_feeders_in_float).
-FEEDER_OPS = frozenset({"ew.add", "ew.mul"})
+NOT_SELECTED = "not selected (only)"
+FLOAT_READERS = "read only by float ops"
 
 
 def node_names(node: Node) -> list[str]:
@@ -82,6 +95,8 @@ class Unit:
     weight_axis: int | None  # the weight's output-channel axis (None: no per-channel option)
     bias_add: Node | None = None  # matmul + constant ew.add
     activation: Node | None = None
+    # why the unit's result is not quantized ("read only by float ops (...)"); None: it is
+    float_output: str | None = None
 
     @property
     def nodes(self) -> list[Node]:
@@ -120,14 +135,22 @@ class Plan:
 
 
 def plan_graph(graph: Graph, config: QuantConfig) -> Plan:
-    """Decide every node, then group the quantized conv/matmul into units."""
+    """Decide every node for the whole configuration, leave in float what only float ops
+    read, apply ``config.only``, then group the quantized conv/matmul into units."""
     outputs = {id(v) for v in graph.outputs}
     plan = Plan({node: decide(node, config, outputs) for node in graph})
-    if config.keep_fragile_in_float:
-        _keep_feeders_in_float(graph, plan, outputs)
+    if not config.weight_only:
+        _keep_float_fed_in_float(graph, plan, outputs)
+    whole = dict(plan.decisions)  # before ``only``: what the full configuration quantizes
+    if config.only is not None:
+        for node in graph:
+            if plan.quantized(node) and not config.only.intersection(node_names(node)):
+                plan.decisions[node] = NOT_SELECTED
     for node in graph:
         if plan.quantized(node) and node.op in ANCHOR_OPS:
             unit = make_unit(node, plan, outputs, config)
+            if not config.weight_only:
+                unit.float_output = _float_readers_reason([unit.output], whole, outputs)
             for member in unit.nodes:
                 plan.units[member] = unit
                 if member is not node:
@@ -137,7 +160,8 @@ def plan_graph(graph: Graph, config: QuantConfig) -> Plan:
 
 # ----- per-node decisions -------------------------------------------------------------------
 def decide(node: Node, config: QuantConfig, graph_outputs: set[int]) -> str:
-    """``QUANTIZED``, or why the node stays in float."""
+    """``QUANTIZED``, or why the node stays in float, judged on the node alone (what its
+    readers do is ``plan_graph``'s business; ``config.only`` is applied there too)."""
     for pattern in config.ignore:
         if any(fnmatch.fnmatchcase(name, pattern) for name in [*node_names(node), node.op]):
             return f"ignored by pattern '{pattern}'"
@@ -148,8 +172,6 @@ def decide(node: Node, config: QuantConfig, graph_outputs: set[int]) -> str:
             return f"{FRAGILE}: softmax/sigmoid head producing a graph output"
     if node.op not in QUANTIZABLE_OPS:
         return f"op {node.op} is not quantizable"
-    if config.only is not None and not config.only.intersection(node_names(node)):
-        return "not selected (only)"
     if config.weight_only:
         return _weight_only_reason(node)
     return _structural_reason(node, config) or QUANTIZED
@@ -205,31 +227,48 @@ def _pads_with_zero(node: Node) -> bool:
     return value.is_constant and bool((value.data == 0).all())
 
 
-def _keep_feeders_in_float(graph: Graph, plan: Plan, graph_outputs: set[int]) -> None:
-    """An add or mul whose result only fragile float ops read (a residual sum going into a
-    LayerNorm, attention scores and their mask going into a softmax) stays float: the integer
-    result would be dequantized at once, and these are the tensors with outliers (or, for a
-    mask, -inf) that a per-tensor integer grid cannot hold.  Walks back through chains of
-    such adds and muls; a matmul's bias add is not one of them (it belongs to the matmul)."""
+# ----- what only float ops read -----------------------------------------------------------
+def _keep_float_fed_in_float(graph: Graph, plan: Plan, graph_outputs: set[int]) -> None:
+    """Every quantized node outside a conv/matmul unit (a unit's result is judged with the
+    unit: ``Unit.float_output``) whose results only float nodes read stays float: its integer
+    result would be dequantized at once, so quantizing it only adds error (a residual sum
+    going into a LayerNorm, attention scores and their mask going into a softmax: tensors
+    with outliers, or -inf, that a per-tensor grid cannot hold).  Readers come after their
+    producers, so one sweep from the end settles every chain: when a node is judged, all
+    its readers are final."""
     for node in reversed(graph):
-        if node.op not in FEEDER_OPS or not plan.quantized(node) or _is_weight_bias(node):
+        if not plan.quantized(node) or node.op in ANCHOR_OPS or \
+                _absorbed_bias(node, plan, graph_outputs):
             continue
-        result = node.outputs[0]
-        readers = result.users
-        if readers and id(result) not in graph_outputs and all(
-                plan.decisions[r].startswith(FRAGILE) for r in readers):
-            names = ", ".join(sorted({r.op for r in readers}))
-            plan.decisions[node] = f"{FRAGILE}: only feeds {names}"
+        reason = _float_readers_reason(node.outputs, plan.decisions, graph_outputs)
+        if reason is not None:
+            plan.decisions[node] = f"kept in float: {reason}"
 
 
-def _is_weight_bias(add: Node) -> bool:
-    """A constant column bias added to the result of a matmul with a constant weight."""
-    if add.op != "ew.add":
+def _float_readers_reason(values: list[Value], decisions: dict[Node, str],
+                          graph_outputs: set[int]) -> str | None:
+    """``read only by float ops (<their ops>)`` when ``values`` have readers, all of them
+    float, and none is a graph output; else None."""
+    if any(id(v) in graph_outputs for v in values):
+        return None
+    readers = [r for v in values for r in v.users]
+    if not readers or any(decisions[r] == QUANTIZED for r in readers):
+        return None
+    return f"{FLOAT_READERS} ({', '.join(sorted({r.op for r in readers}))})"
+
+
+def _absorbed_bias(node: Node, plan: Plan, graph_outputs: set[int]) -> bool:
+    """A column-bias add that ``make_unit`` folds into the quantized matmul before it: part of
+    the unit's computation (its bias is an i32 in the accumulator), judged with the unit."""
+    if node.op != "ew.add":
         return False
-    for v in add.inputs:
-        p = v.producer
-        if p is not None and p.op == "linalg.matmul" and p.inputs[1].is_constant and \
-                _is_column_bias(add, v):
+    for v in node.inputs:
+        mm = v.producer
+        if mm is None or mm.op != "linalg.matmul" or not plan.quantized(mm):
+            continue
+        slot = weight_slot(mm)
+        if slot is not None and slot[0] == 1 and _sole_reader(v, graph_outputs) is node and \
+                _is_column_bias(node, v):
             return True
     return False
 

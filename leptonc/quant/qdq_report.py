@@ -20,14 +20,19 @@ class NodeDecision:
     node: str  # the node's label (source name, else its first result)
     op: str
     quantized: bool
-    reason: str  # "quantized", "quantized (fused into conv1)" or why it stays float
+    # "quantized", "quantized (fused into conv1)", "quantized, output stays float: read only
+    # by float ops (nn.layer_norm)" or why it stays float
+    reason: str
 
     @classmethod
     def of(cls, node: Node, plan: Plan) -> NodeDecision:
         decision = plan.decisions[node]
         anchor = plan.fused_into.get(node)
+        unit = plan.units.get(node)
         if decision == QUANTIZED and anchor is not None:
             decision = f"{QUANTIZED} (fused into {node_label(anchor)})"
+        elif decision == QUANTIZED and unit is not None and unit.float_output is not None:
+            decision = f"{QUANTIZED}, output stays float: {unit.float_output}"
         return cls(node_label(node), node.op, decision.startswith(QUANTIZED), decision)
 
 

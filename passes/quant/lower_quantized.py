@@ -10,7 +10,10 @@ A quantized conv (spec: docs/quantization.md), with its bias and fused ReLU,
     %y_q = quant.quantize(%r, %sy, %zy)
 
 becomes one exact i32 accumulation and one requantize with per-channel multiplier and shift
-(``arith.quantize_multipliers`` of ``sx * sw[c] / sy``).  Likewise:
+(``arith.quantize_multipliers`` of ``sx * sw[c] / sy``).  A conv/matmul whose result is not
+quantized (``quantize`` leaves the result of a unit that only float ops read unquantized) ends
+in ``quant.dequantize(%acc, sx * sw[c])`` instead, the float value the QDQ graph computes; a
+relu/clip after it stays a float op.  Likewise:
 
 - ``linalg.matmul`` (+ a column-bias ``ew.add``, + relu/clip) -> ``quant.matmul`` + requantize;
   activation x activation products keep both zero points;
@@ -25,8 +28,9 @@ becomes one exact i32 accumulation and one requantize with per-channel multiplie
   float graph's own kernels: quantize(f(dequantize(code))) for every code.
 
 Whatever does not match stays in QDQ form (the declared float fallback) with its reason: the
-stats count the integer nodes per pattern and the float islands, and the islands' reasons go
-to the graph's metadata under ``lower-quantized.float-islands`` (a JSON list) for the CLI.
+stats count the integer nodes per pattern (``float-output``: the convs/matmuls ending in a
+dequantize) and the float islands, and the islands' reasons go to the graph's metadata under
+``lower-quantized.float-islands`` (a JSON list) for the CLI.
 An accumulating op is lowered only when its worst case over the real constant weights fits
 i32: ``sum_k |w| * max|x - zp| + |bias| < 2**31``.
 """
@@ -121,10 +125,18 @@ def dequantized(v: Value | None) -> QTensor | None:
     return _params(v.producer, v.producer.inputs[0])
 
 
+# The widest quantized activation type; a wider dequantized integer is an accumulator whose
+# result stays float (an i32 sum, which no integer kernel below takes as an input).
+_MAX_ACTIVATION_BITS = 16
+
+
 def _per_tensor_input(v: Value | None, what: str) -> QTensor:
     q = dequantized(v)
     if q is None:
         raise NotLowered(f"{what} is not quantized (float input)")
+    if q.dtype.bits > _MAX_ACTIVATION_BITS:
+        raise NotLowered(f"{what} is the float result of an {q.dtype} accumulation, not a "
+                         f"quantized activation")
     if not q.per_tensor:
         raise NotLowered(f"{what} has per-channel parameters; integer kernels need one scale")
     return q
@@ -188,6 +200,17 @@ def _epilogue(result: Value, graph_outputs: set[int]) -> _Epilogue:
     return _Epilogue(nodes, q, out, *_clamp_bounds(nodes, q, out))
 
 
+def _output_stays_float(result: Value, graph_outputs: set[int]) -> bool:
+    """No quant.quantize reads ``result``, nor the result of a relu / clip that is its only
+    reader: the accumulation's value is wanted in float."""
+    if any(r.op == "quant.quantize" for r in result.users):
+        return False
+    act = _sole_user(result, graph_outputs)
+    if act is not None and act.op in _FUSABLE_ACTIVATIONS and act.inputs[0] is result:
+        return not any(r.op == "quant.quantize" for r in act.output.users)
+    return True
+
+
 def _clamp_bounds(activations: list[Node], q: Node, out: QTensor) -> tuple[int, int]:
     """[qmin, qmax] of the output type narrowed by relu / clip bounds quantized as ``q`` does."""
     qmin, qmax = out.dtype.min, out.dtype.max
@@ -239,6 +262,23 @@ class _Lowering:
                  "qmin": out.dtype.min if qmin is None else qmin,
                  "qmax": out.dtype.max if qmax is None else qmax}
         return rw.op("quant.requantize", [x, multiplier, shift], attrs, name=name)
+
+    def dequantize(self, rw: Rewriter, acc: Value, scale: np.ndarray, axis: int,
+                   floats: list[Node]) -> None:
+        """End an accumulation whose result stays float: ``dequantize(acc, scale)`` (one scale,
+        or one per index of ``axis``) takes over the last float node's result and name."""
+        result = floats[-1].outputs[0]
+        scale = np.asarray(scale, np.float32)
+        if scale.size > 1:
+            attrs = {"axis": axis, "dtype": result.type.dtype}
+        else:
+            attrs, scale = {"dtype": result.type.dtype}, scale.reshape(())
+        scale_value = self.graph.add_constant(scale, f"{result.name}_acc_scale")
+        y = rw.op("quant.dequantize", [acc, scale_value], attrs, name=result.name)
+        rw.replace_node(floats[-1], [y], keep_names=True)
+        for node in reversed(floats[:-1]):
+            rw.erase_if_dead(node)
+        self.created["float-output"] += 1
 
     def replace(self, rw: Rewriter, quantize: Node, new: Value, floats: list[Node]) -> None:
         """``new`` takes over the quantize's result and name; the float nodes that computed
@@ -299,18 +339,22 @@ def _lower_conv(ctx: _Lowering, node: Node) -> str:
     w = _weight(node.inputs[1], 0, "weight")
     channels = w.value.type.shape[0]
     bias_real = _real_bias(node.inputs[2] if len(node.inputs) > 2 else None, channels)
-    ep = _epilogue(node.output, ctx.graph_outputs)
+    float_out = _output_stays_float(node.output, ctx.graph_outputs)
+    ep = None if float_out else _epilogue(node.output, ctx.graph_outputs)
     acc_scale = x.s * w.scale.reshape(-1)  # one entry per channel, or one for all
     bias = None if bias_real is None else _int_bias(bias_real, acc_scale)
     taps = np.abs(w.value.data.astype(np.int64)).reshape(channels, -1).sum(axis=1)
     _check_accumulator(taps * x.max_centred() + (0 if bias is None else np.abs(bias)), "conv")
-    scaling = _scaling(acc_scale / ep.out.s)
+    scaling = None if float_out else _scaling(acc_scale / ep.out.s)
     rw = ctx.rewriter(node)
     geometry = {k: v for k, v in node.attrs.items()
                 if k in ("strides", "pads", "dilations", "auto_pad", "group")}
     bias_value = None if bias is None else ctx.graph.add_constant(bias, f"{node_label(node)}_bias")
     acc = rw.op("quant.conv", [x.value, w.value, bias_value],
                 {**geometry, "x_zero_point": x.zp}, name=f"{node_label(node)}_acc")
+    if float_out:
+        ctx.dequantize(rw, acc, acc_scale, axis=1, floats=[node])
+        return "conv"
     y = ctx.requantize(rw, acc, scaling, out=ep.out, qmin=ep.qmin, qmax=ep.qmax, axis=1,
                        name=node_label(node))
     ctx.replace(rw, ep.quantize, y, [node, *ep.nodes])
@@ -366,7 +410,9 @@ def _lower_matmul(ctx: _Lowering, node: Node) -> str:
     if b.value.is_constant and b.value.data.ndim < 2 and not b.per_tensor:
         raise NotLowered("a 1-D right operand cannot be quantized per column")
     bias_add = _column_bias(node, ctx.graph_outputs)
-    ep = _epilogue(bias_add[0].output if bias_add else node.output, ctx.graph_outputs)
+    result = bias_add[0].output if bias_add else node.output
+    float_out = _output_stays_float(result, ctx.graph_outputs)
+    ep = None if float_out else _epilogue(result, ctx.graph_outputs)
     out_rank = node.output.type.rank
     if not out_rank:
         raise NotLowered("the result's rank is unknown or 0 (no column axis)")
@@ -379,16 +425,19 @@ def _lower_matmul(ctx: _Lowering, node: Node) -> str:
         bias = _int_bias(_real_bias(bias_add[1], columns), np.broadcast_to(acc_scale, (columns,)))
     worst = _matmul_worst_case(a, b) + (0 if bias is None else np.abs(bias))
     _check_accumulator(worst, "matmul")
-    scaling = _scaling(acc_scale / ep.out.s)
+    scaling = None if float_out else _scaling(acc_scale / ep.out.s)
     rw = ctx.rewriter(node)
     bias_value = None if bias is None else ctx.graph.add_constant(bias, f"{node_label(node)}_bias")
     acc = rw.op("quant.matmul", [a.value, b.value, bias_value],
                 {"a_zero_point": a.zp, "b_zero_point": b.zp if b.per_tensor else 0},
                 name=f"{node_label(node)}_acc")
+    floats = [node] + ([bias_add[0]] if bias_add else [])
+    if float_out:
+        ctx.dequantize(rw, acc, acc_scale, axis=out_rank - 1, floats=floats)
+        return "matmul"
     y = ctx.requantize(rw, acc, scaling, out=ep.out, qmin=ep.qmin, qmax=ep.qmax,
                        axis=out_rank - 1, name=node_label(node))
-    floats = [node] + ([bias_add[0]] if bias_add else []) + ep.nodes
-    ctx.replace(rw, ep.quantize, y, floats)
+    ctx.replace(rw, ep.quantize, y, floats + ep.nodes)
     return "matmul"
 
 
@@ -683,8 +732,9 @@ def lower_quantized(graph: Graph) -> LoweringReport:
 @dataclass(frozen=True)
 class LowerQuantized(Pass):
     """Turn the QDQ (quantize/dequantize) patterns written by ``quantize`` into integer ops
-    (quant.conv/matmul + quant.requantize, quant.add/mul, quant.lut, integer sums, pass-through
-    ops on integers); what cannot be lowered stays in QDQ form, with its reason."""
+    (quant.conv/matmul + quant.requantize, or + quant.dequantize where the result stays float,
+    quant.add/mul, quant.lut, integer sums, pass-through ops on integers); what cannot be
+    lowered stays in QDQ form, with its reason."""
 
     name = "lower-quantized"
     example = "quantize,lower-quantized"

@@ -21,8 +21,7 @@ details).  Options:
   tests, and a warning says so).  Smooth on the data you will quantize with.
 
 Stats: matmuls smoothed and skipped (the reason for each is in the API's report), readers
-compensated.  Run it after ``canonicalize,fuse-transformer`` and before ``quantize``, and
-give quantize ``ignore=*_restored`` when the compensated readers stay in float (see
+compensated.  Run it after ``canonicalize,fuse-transformer`` and before ``quantize`` (see
 ``leptonc.quant.smoothquant``).
 """
 
@@ -43,8 +42,7 @@ class SmoothQuant(Pass):
     """Migrate activation outliers of matmul inputs into the weights (SmoothQuant) with
     strength ``alpha``, calibrating on ``calib`` (its first ``samples`` samples, 0: all).
     Float outputs stay equal up to f32 rounding.  Other readers of a smoothed activation read
-    it back through ``ew.mul`` results named ``<X>_restored``: when those readers stay in
-    float, quantize with ``ignore=*_restored``."""
+    it back through ``ew.mul`` results named ``<X>_restored``."""
 
     name: ClassVar[str] = "smooth-quant"
     example: ClassVar[str] = "smooth-quant{alpha=0.5,calib=calib.npz,samples=64}"

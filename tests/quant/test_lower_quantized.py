@@ -15,6 +15,7 @@ from leptonc.ir.graph import Graph, Value
 from leptonc.ir.parser import parse_graph
 from leptonc.ir.printer import print_graph
 from leptonc.ir.types import TensorType
+from leptonc.ops.registry import get_op
 from leptonc.passes.quant.lower_quantized import lower_quantized
 from leptonc.passmgr import PassManager
 
@@ -99,7 +100,11 @@ def assert_all_integer(graph: Graph) -> None:
 
 
 def uniform(lo, hi, *shape) -> np.ndarray:
-    return RNG.uniform(lo, hi, shape).astype(np.float32)
+    return rng_uniform(RNG, lo, hi, *shape)
+
+
+def rng_uniform(rng: np.random.Generator, lo, hi, *shape) -> np.ndarray:
+    return rng.uniform(lo, hi, shape).astype(np.float32)
 
 
 # ----- conv and matmul -------------------------------------------------------------------------
@@ -163,6 +168,140 @@ def test_accumulator_overflow_keeps_the_node_in_float_with_the_reason():
     assert [str(i) for i in report.islands] == [
         f"fc (linalg.matmul): matmul accumulator can reach {worst} (>= 2**31) for some input"]
     assert "linalg.matmul" in integer_ops(graph)
+
+
+# ----- conv and matmul whose result stays float -------------------------------------------------
+def assert_float_agrees(graph: Graph, lowered: Graph, inputs: dict[str, np.ndarray]) -> None:
+    """The integer graph's float results are the fake-quantized graph's, up to the f32
+    rounding of the latter's float accumulation."""
+    want, got = interpret(graph, inputs), interpret(lowered, inputs)
+    for name, w in want.items():
+        assert got[name].dtype == w.dtype and got[name].shape == w.shape
+        np.testing.assert_allclose(got[name], w, rtol=1e-5, atol=1e-5 * np.abs(w).max(),
+                                   err_msg=name)
+
+
+def test_conv_whose_result_stays_float_ends_in_a_dequantize_of_the_accumulator():
+    """No quantize after the conv: quant.conv (i32, with the i32 bias) and one dequantize with
+    scale s_x * s_w[c] along the channels; the relu that follows stays a float op."""
+    rng = np.random.default_rng(11)  # its own: the other tests' data stays as it was
+    q = QDQBuilder()
+    x = q.input("x", 2, 4, 5, 5)
+    w_int = rng.integers(-127, 128, (6, 4, 3, 3))
+    sw = rng.uniform(0.002, 0.01, 6).astype(np.float32)
+    b_int = rng.integers(-3000, 3000, 6).astype(np.int32)
+    sb = q.g.add_constant((np.float32(0.04) * sw).astype(np.float32), "sb")
+    bias = q.b.op("quant.dequantize", [q.g.add_constant(b_int, "b_int"), sb],
+                  {"axis": 0, "dtype": dtypes.f32})
+    y = q.op("nn.conv", [q.qdq(x, 0.04, 120), q.weight(w_int, sw, axis=0), bias],
+             {"pads": (1, 1, 1, 1)}, name="conv")
+    graph = q.outputs(q.op("ew.relu", [y], name="relu"))
+    inputs = {"x": rng_uniform(rng, -4, 6, 2, 4, 5, 5)}
+    lowered = copy(graph)
+    report = lower_quantized(lowered)
+    assert report.created == {"conv": 1, "float-output": 1}
+    assert [i.op for i in report.islands] == ["ew.relu"]  # a float op reading a dequantize
+    assert [n.op for n in lowered] == ["quant.quantize", "quant.conv", "quant.dequantize",
+                                       "ew.relu"]
+    dq = next(n for n in lowered if n.op == "quant.dequantize")
+    assert dq.inputs[0].type.dtype == I32 and dq.attr("axis") == 1
+    np.testing.assert_array_equal(dq.inputs[1].data, np.float32(0.04) * sw)
+    # exact: the i32 accumulator is the integer convolution, computed here in f64 (exact for
+    # these magnitudes) from the quantized input
+    codes = np.clip(np.rint(inputs["x"] / np.float32(0.04)) + 120, 0, 255) - 120
+    conv = get_op("nn.conv")
+    acc = conv.kernel([codes, w_int.astype(np.float64), b_int.astype(np.float64)],
+                      conv.with_defaults({"pads": (1, 1, 1, 1)}))
+    want = np.maximum((acc.astype(np.float32) * dq.inputs[1].data.reshape(1, 6, 1, 1)), 0)
+    np.testing.assert_array_equal(interpret(lowered, inputs)["relu"], want)
+    assert_float_agrees(graph, lowered, inputs)
+
+
+def test_matmul_with_bias_whose_result_stays_float():
+    """A linear layer feeding a residual add (float, read by a layer norm in a transformer):
+    quant.matmul with the i32 bias, dequantized per column."""
+    rng = np.random.default_rng(11)  # its own: the other tests' data stays as it was
+    q = QDQBuilder()
+    x, skip = q.input("x", 2, 5, 16), q.input("skip", 2, 5, 8)
+    sw = rng.uniform(0.005, 0.02, 8).astype(np.float32)
+    w_int = rng.integers(-127, 128, (16, 8))
+    mm = q.op("linalg.matmul", [q.qdq(x, 0.05, 130), q.weight(w_int, sw, axis=1)], name="fc")
+    bias = q.g.add_constant(rng_uniform(rng, -1, 1, 8), "bias")
+    y = q.op("ew.add", [mm, bias], name="fc_bias")
+    graph = q.outputs(q.op("ew.add", [y, skip], name="residual"))
+    inputs = {"x": rng_uniform(rng, -6, 6, 2, 5, 16), "skip": rng_uniform(rng, -1, 1, 2, 5, 8)}
+    lowered = copy(graph)
+    report = lower_quantized(lowered)
+    assert report.created == {"matmul": 1, "float-output": 1}
+    assert integer_ops(lowered) == {"quant.quantize", "quant.matmul", "quant.dequantize",
+                                    "ew.add"}
+    (mm_int,) = [n for n in lowered if n.op == "quant.matmul"]
+    dq = mm_int.outputs[0].users[0]
+    assert dq.op == "quant.dequantize" and dq.attr("axis") == 2
+    assert dq.outputs[0].name == "fc_bias"  # the bias add's result, now the dequantized one
+    scale = np.float32(0.05) * sw
+    # exact: integer matmul in int64, the i32 bias rounded on the accumulator scale
+    codes = np.clip(np.rint(inputs["x"] / np.float32(0.05)) + 130, 0, 255).astype(np.int64)
+    b_int = np.rint(bias.data.astype(np.float64) / scale.astype(np.float64)).astype(np.int64)
+    acc = (codes - 130) @ w_int + b_int
+    want = acc.astype(np.float32) * scale + inputs["skip"]
+    np.testing.assert_array_equal(interpret(lowered, inputs)["residual"], want)
+    assert_float_agrees(graph, lowered, inputs)
+
+
+def test_attention_scores_matmul_stays_float_for_the_softmax():
+    """Q x K^T of two quantized activations, read by a float scale and softmax: one scale
+    s_q * s_k for the whole accumulator."""
+    rng = np.random.default_rng(11)  # its own: the other tests' data stays as it was
+    q = QDQBuilder()
+    a, b = q.input("a", 2, 6, 8), q.input("b", 2, 8, 6)
+    scores = q.op("linalg.matmul", [q.qdq(a, 0.03, 128), q.qdq(b, 0.02, 120)], name="qk")
+    k = q.g.add_constant(np.asarray(0.35, np.float32), "k")
+    scaled = q.op("ew.mul", [scores, k], name="scale")
+    graph = q.outputs(q.op("reduce.softmax", [scaled], {"axis": -1}, name="softmax"))
+    inputs = {"a": rng_uniform(rng, -3, 3, 2, 6, 8), "b": rng_uniform(rng, -2, 3, 2, 8, 6)}
+    lowered = copy(graph)
+    lower_quantized(lowered)
+    dq = next(n for n in lowered if n.op == "quant.dequantize")
+    assert dq.inputs[1].type.shape == () and "axis" not in dq.attrs
+    assert dq.inputs[1].data == np.float32(0.03) * np.float32(0.02)
+    assert_float_agrees(graph, lowered, inputs)
+
+
+def test_quantize_then_lower_a_residual_block_leaves_only_the_float_ops_in_float():
+    """End to end: the quantize pass leaves the linear layer's result and the residual add
+    unquantized, and lowering runs everything else in integers."""
+    import leptonc
+    from leptonc.quant.qdq import quantize_graph
+
+    text = """
+    graph @g(%v: f32[4,16], %skip: f32[4,8]) {
+      %w = const external : f32[16,8]
+      %b = const external : f32[8]
+      %gamma = const external : f32[8]
+      %beta = const external : f32[8]
+      %m = linalg.matmul(%v, %w) : f32[4,8] loc("fc")
+      %y = ew.add(%m, %b) : f32[4,8] loc("fc_bias")
+      %s = ew.add(%y, %skip) : f32[4,8] loc("residual")
+      %n = nn.layer_norm(%s, %gamma, %beta) {axis=-1} : f32[4,8] loc("norm")
+      return %n
+    }"""
+    rng = np.random.default_rng(4)
+    graph = leptonc.parse_graph(text, external=lambda name: rng.standard_normal(
+        {"w": (16, 8)}.get(name, (8,))).astype(np.float32))
+    data = [{"v": rng.standard_normal((4, 16)).astype(np.float32) * 3,
+             "skip": rng.standard_normal((4, 8)).astype(np.float32)} for _ in range(3)]
+    quantize_graph(graph, data, progress=False)
+    lowered = copy(graph)
+    report = lower_quantized(lowered)
+    assert report.created == {"matmul": 1, "float-output": 1}
+    assert [str(i) for i in report.islands] == [
+        "residual (ew.add): first operand is the float result of an i32 accumulation, not a "
+        "quantized activation"]
+    assert {n.op for n in lowered} == {"quant.quantize", "quant.matmul", "quant.dequantize",
+                                       "ew.add", "nn.layer_norm"}
+    for batch in data:
+        assert_float_agrees(graph, lowered, batch)
 
 
 # ----- elementwise arithmetic ------------------------------------------------------------------

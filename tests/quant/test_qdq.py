@@ -129,7 +129,12 @@ def test_ignore_by_name_op_type_and_pattern_and_only():
     assert reasons["pool"] == "ignored by pattern 'nn.max_pool'"
     assert reasons["fc"] == reasons["fc_bias"] == "ignored by pattern 'fc*'"
     assert node(g, "nn.conv").inputs[1].is_constant  # float weight
-    assert report.decision("relu").quantized  # on its own, not fused
+    # the relu between the ignored conv and pool would be dequantized at once
+    assert report.decision("relu").reason == "kept in float: read only by float ops (nn.max_pool)"
+    assert not [n for n in g if n.op.startswith("quant.")]
+    g = cnn()
+    report = quantize_graph(g, batches(), QuantConfig(ignore=("conv",)), progress=False)
+    assert report.decision("relu").reason == "quantized"  # on its own, not fused
     g = cnn()
     report = quantize_graph(g, batches(), QuantConfig(only=frozenset({"fc"})), progress=False)
     assert [d.node for d in report.nodes if d.quantized] == ["fc"]
@@ -155,26 +160,96 @@ def test_sigmoid_head_is_fragile_unless_asked():
     assert "lookup table" in report.decision("head").reason
 
 
-def test_adds_feeding_only_a_layer_norm_stay_float_but_bias_adds_do_not():
-    text = """
-    graph @g(%v: f32[2,4], %skip: f32[2,4]) {
-      %w = const external : f32[4,4]
-      %b = const [0.1, 0.2, 0.3, 0.4] : f32[4]
-      %gamma = const [1.0, 1.0, 1.0, 1.0] : f32[4]
-      %beta = const [0.0, 0.0, 0.0, 0.0] : f32[4]
-      %m = linalg.matmul(%v, %w) : f32[2,4] loc("fc")
-      %y = ew.add(%m, %b) : f32[2,4] loc("fc_bias")
-      %s = ew.add(%y, %skip) : f32[2,4] loc("residual")
-      %n = nn.layer_norm(%s, %gamma, %beta) {axis=-1} : f32[2,4] loc("norm")
-      return %n
-    }"""
-    g = parse(text, w=(4, 4))
+RESIDUAL = """
+graph @g(%v: f32[2,4], %skip: f32[2,4]) {
+  %w = const external : f32[4,4]
+  %b = const [0.1, 0.2, 0.3, 0.4] : f32[4]
+  %gamma = const [1.0, 1.0, 1.0, 1.0] : f32[4]
+  %beta = const [0.0, 0.0, 0.0, 0.0] : f32[4]
+  %m = linalg.matmul(%v, %w) : f32[2,4] loc("fc")
+  %y = ew.add(%m, %b) : f32[2,4] loc("fc_bias")
+  %s = ew.add(%y, %skip) : f32[2,4] loc("residual")
+  %n = nn.layer_norm(%s, %gamma, %beta) {axis=-1} : f32[2,4] loc("norm")
+  return %n
+}"""
+
+
+def residual_data():
     rng = np.random.default_rng(0)
-    data = [{"v": rng.standard_normal((2, 4)).astype(np.float32),
+    return [{"v": rng.standard_normal((2, 4)).astype(np.float32),
              "skip": rng.standard_normal((2, 4)).astype(np.float32)}]
-    report = quantize_graph(g, data, progress=False)
-    assert report.decision("residual").reason.endswith("only feeds nn.layer_norm")
+
+
+def test_what_only_float_ops_read_is_not_quantized():
+    """The residual add only feeds a LayerNorm: it stays float; the matmul unit (with its
+    bias add, which is part of it) keeps quantized inputs, weight and i32 bias, but its
+    result, read only by that float add, gets no quantize/dequantize."""
+    g = parse(RESIDUAL, w=(4, 4))
+    report = quantize_graph(g, residual_data(), progress=False)
+    assert report.decision("residual").reason == \
+        "kept in float: read only by float ops (nn.layer_norm)"
+    assert report.decision("fc").reason == \
+        "quantized, output stays float: read only by float ops (ew.add)"
     assert report.decision("fc_bias").reason == "quantized (fused into fc)"
+    add = node(g, "ew.add", "fc_bias")
+    assert add.inputs[1].producer.inputs[0].type.dtype == dtypes.i32  # the bias is i32
+    assert [u.op for u in add.outputs[0].users] == ["ew.add"]  # read as it is: no QDQ
+    assert {t.name for t in report.tensors_of("activation")} == {"v"}
+    assert report.stats["quantized-nodes"] == 2
+
+
+CHAIN = """
+graph @g(%v: f32[2,8]) {
+  %w = const external : f32[8,8]
+  %k = const [0.5] : f32[]
+  %shape = const [2, 2, 4] : i64[3]
+  %m = linalg.matmul(%v, %w) : f32[2,8] loc("fc")
+  %r = shape.reshape(%m, %shape) : f32[2,2,4] loc("heads")
+  %t = shape.transpose(%r) {perm=[1, 0, 2]} : f32[2,2,4] loc("swap")
+  %x = ew.mul(%t, %k) : f32[2,2,4] loc("scale")
+  %p = reduce.softmax(%x) {axis=-1} : f32[2,2,4] loc("softmax")
+  %e = ew.exp(%t) : f32[2,2,4] loc("exp")
+  return %p, %e
+}"""
+
+
+def test_float_readers_propagate_back_until_a_quantized_reader_or_output():
+    """scale only feeds the softmax, so it stays float; swap is read by it and by exp, which
+    produces a graph output and so keeps today's quantization: swap, heads and the matmul's
+    result stay quantized.  Without exp nothing after the matmul is quantized."""
+    data = [{"v": np.linspace(-2, 2, 16, dtype=np.float32).reshape(2, 8)}]
+    report = quantize_graph(parse(CHAIN, w=(8, 8)), data, progress=False)
+    reasons = {d.node: d.reason for d in report.nodes}
+    assert reasons["scale"] == "kept in float: read only by float ops (reduce.softmax)"
+    assert reasons["exp"] == reasons["swap"] == reasons["heads"] == reasons["fc"] == "quantized"
+    assert report.tensor("e").dtype == "u8"
+
+    exp = '  %e = ew.exp(%t) : f32[2,2,4] loc("exp")\n'
+    g = parse(CHAIN.replace(exp, "").replace("return %p, %e", "return %p"), w=(8, 8))
+    report = quantize_graph(g, data, progress=False)
+    reasons = {d.node: d.reason for d in report.nodes}
+    assert reasons["swap"] == "kept in float: read only by float ops (ew.mul)"
+    assert reasons["heads"] == "kept in float: read only by float ops (shape.transpose)"
+    assert reasons["fc"] == "quantized, output stays float: read only by float ops (shape.reshape)"
+    assert [t.name for t in report.tensors_of("activation")] == ["v"]
+    assert node(g, "shape.reshape").inputs[0] is node(g, "linalg.matmul").outputs[0]
+
+
+def test_only_quantizes_a_layer_as_the_whole_configuration_would():
+    """The sensitivity analysis quantizes one layer at a time with ``only``: the readers it
+    leaves out do not count as float ops, so fc keeps its output quantization when alone
+    exactly when it has it in the full model."""
+    g = cnn()
+    report = quantize_graph(g, batches(), QuantConfig(only=frozenset({"m", "logits"})),
+                            progress=False)
+    assert report.decision("fc").reason == "quantized"
+    assert report.decision("pool").reason == "not selected (only)"
+    assert report.tensor("logits").role == "activation"  # a graph output: quantized
+    g = parse(RESIDUAL, w=(4, 4))
+    report = quantize_graph(g, residual_data(), QuantConfig(only=frozenset({"m", "y"})),
+                            progress=False)
+    assert report.decision("fc").reason.startswith("quantized, output stays float")
+    assert report.decision("residual").reason.startswith("kept in float: read only")
 
 
 def test_weight_only_never_reads_data():
