@@ -750,8 +750,20 @@ class LowerQuantized(Pass):
         report = lower_quantized(graph)
         stats = dict(sorted(report.created.items()))
         stats["float-islands"] = len(report.islands)
-        notes = [f"kept in float: {island}" for island in report.islands]
-        return PassResult(bool(report.created), stats, notes=notes)
+        return PassResult(bool(report.created), stats, notes=island_notes(report.islands))
+
+
+def island_notes(islands: Sequence[FloatIsland], shown: int = 3) -> list[str]:
+    """One note per (op, reason) naming the first ``shown`` nodes: a transformer repeats the
+    same float islands in every layer, and one line each would bury the message."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for island in islands:
+        groups.setdefault((island.op, island.reason), []).append(island.node)
+    notes = []
+    for (op, reason), nodes in groups.items():
+        names = ", ".join(nodes[:shown]) + (f" and {len(nodes) - shown} more" if len(nodes) > shown else "")
+        notes.append(f"kept in float: {op} x{len(nodes)} ({names}): {reason}")
+    return notes
 
 
 __all__ = ["ADD_HEADROOM_BITS", "FloatIsland", "LowerQuantized",

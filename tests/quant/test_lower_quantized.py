@@ -412,6 +412,16 @@ def test_wide_relu_becomes_an_exact_clamp():
 
 
 # ----- the pass --------------------------------------------------------------------------------
+def test_float_island_notes_group_repeated_reasons():
+    from leptonc.passes.quant.lower_quantized import FloatIsland, island_notes
+
+    islands = [FloatIsland(f"ln{i}", "nn.layer_norm", "no integer form") for i in range(5)]
+    islands.append(FloatIsland("sm", "reduce.softmax", "no integer form"))
+    assert island_notes(islands) == [
+        "kept in float: nn.layer_norm x5 (ln0, ln1, ln2 and 2 more): no integer form",
+        "kept in float: reduce.softmax x1 (sm): no integer form"]
+
+
 def test_pass_reports_patterns_in_stats_and_float_islands_in_notes():
     q = QDQBuilder()
     x = q.input("x", 2, 10)
@@ -422,7 +432,7 @@ def test_pass_reports_patterns_in_stats_and_float_islands_in_notes():
     (record,) = PassManager.from_pipeline("lower-quantized").run(graph)
     assert record.result.stats == {"lut": 1, "float-islands": 1}
     assert record.result.notes == [
-        "kept in float: softmax (reduce.softmax): reduce.softmax has no integer form"]
+        "kept in float: reduce.softmax x1 (softmax): reduce.softmax has no integer form"]
 
 
 # ----- a trained model -------------------------------------------------------------------------
