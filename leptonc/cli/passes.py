@@ -102,6 +102,10 @@ def _add_quant_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--quantize", metavar="SCHEME",
                        help="uint8 (u8 activations, i8 weights), int8, int16, int4-weights, "
                             "int8-weights, or wNaM / wN (N-bit weights, M-bit activations)")
+    group.add_argument("--cast-float", choices=("f16", "bf16"), metavar="f16|bf16",
+                       help="compute in f16/bf16 with f32 at the graph's edges and in "
+                            "reductions: 'canonicalize,fold-batchnorm,cast-float{dtype=...}' "
+                            "before the pipeline (instead of --quantize)")
     group.add_argument("--calib", metavar="DATA",
                        help="calibration inputs: a folder of .npy/.npz files or one .npz with "
                             "a leading sample axis (default: seeded random data, smoke tests "
@@ -142,6 +146,10 @@ def _quantize_items(args: argparse.Namespace) -> list[str]:
     """``--quantize``: calibrate and insert QDQ on the canonical graph, with batch norms
     folded and transformer blocks recognised (the fragile ones stay float), before fusion
     hides the layers; then lower to integer ops unless the QDQ form itself is wanted."""
+    if args.cast_float is not None:
+        if args.quantize is not None:
+            raise UsageError("--cast-float and --quantize are alternatives: pick one")
+        return ["canonicalize", "fold-batchnorm", f"cast-float{{dtype={args.cast_float}}}"]
     if args.quantize is None:
         given = [f"--{f.replace('_', '-')}" for f in _QUANT_FLAGS if getattr(args, f) is not None]
         given += ["--pow2-scales"] * args.pow2_scales + ["--bias-correction"] * args.bias_correction
@@ -320,7 +328,8 @@ class Optimiser:
         PassManager(self.passes).check_requirements()
         self.spec = ",".join(p.spec for p in self.passes)
         # With shorthands the pipeline is no longer the level's alone: show it spelled out.
-        shorthand = any(v is not None for v in (args.prune, args.sparsity, args.quantize))
+        shorthand = any(v is not None for v in (args.prune, args.sparsity, args.quantize,
+                                                   args.cast_float))
         self.level = None if shorthand else args.opt_level
         self.print_before = _watched_passes(args.print_ir_before, "--print-ir-before", self.passes)
         self.print_after = _watched_passes(args.print_ir_after, "--print-ir-after", self.passes)

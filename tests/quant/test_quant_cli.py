@@ -59,6 +59,7 @@ def test_accuracy_aware_mode_reports_the_budget_and_writes_the_model(leptonc_cli
 
 @pytest.mark.parametrize("args, message", [
     (["--calib", "x.npz"], "--calib needs --quantize SCHEME"),
+    (["--cast-float", "f16", "--quantize", "uint8"], "--cast-float and --quantize are alternatives"),
     (["--quantize", "int9"], "unknown quantization scheme 'int9'"),
     (["--quantize", "uint8", "--max-accuracy-drop", "1"], "--max-accuracy-drop and --eval go together"),
     (["--quantize", "uint8", "--calib", "a,b.npz"], "',', '{' and '}' are not allowed"),
@@ -81,3 +82,13 @@ def test_sensitivity_table_is_printed_and_saved(leptonc_cli, digits, tmp_path):
     errors = [row["error"] for row in layers]
     assert errors == sorted(errors, reverse=True) and errors[0] > 0
     assert "per-layer sensitivity" in result.err
+
+
+def test_cast_float_writes_a_half_precision_graph(leptonc_cli, digits, tmp_path):
+    model, _, _, _ = digits
+    out = tmp_path / "f16.lir"
+    assert leptonc_cli(model, "--cast-float", "f16", "-o", out).code == 0
+    graph = load(out)
+    conv = next(n for n in graph if n.op == "nn.conv")
+    assert str(conv.outputs[0].type.dtype) == "f16"
+    assert [str(v.type.dtype) for v in (*graph.inputs, *graph.outputs)] == ["f32", "f32"]
