@@ -4,9 +4,11 @@
     python tools/bench_cpu.py --tune --budget 600      # tune first (database reused next time)
     python tools/bench_cpu.py --models resnet50 squeezenet --repeat 50
 
-For each model: import, the -O2 pipeline, leptonc's lowering to Relax, TVM build with
-leptonc's CPU schedules (``targets/tvm/schedules``); then onnxruntime (default graph
-optimisations) on the same ONNX file.  Both use ``--threads`` threads (TVM_NUM_THREADS and
+For each model: import, symbolic input dims bound to the sizes measured (``--dim``: the
+digits CNN's batch N), the -O2 pipeline, leptonc's lowering to Relax, TVM build with
+leptonc's CPU schedules (``targets/tvm/schedules``), written as an artifact folder and run
+through ``load_artifact`` as a user runs it; then onnxruntime (default graph optimisations)
+on the same ONNX file.  Both use ``--threads`` threads (TVM_NUM_THREADS and
 ``intra_op_num_threads``).  Each runtime is timed in blocks of its own (a pool's spinning
 threads would otherwise slow the other runtime's next call), in three rounds so that a load
 change on the machine hits all alike; the median of all calls is reported.  With a tuning database
@@ -24,8 +26,10 @@ import math
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,37 +88,40 @@ def onnxruntime_session(path: Path, threads: int) -> Callable[[dict], list[np.nd
     return lambda feeds: session.run(None, feeds)
 
 
-def leptonc_build(path: Path, threads: int, pipeline: str, database=None, budget_s: float | None = None
-                  ) -> tuple[Callable[[dict], list[np.ndarray]], float]:
-    """Compile with leptonc (optionally tuned); returns (a runner over input dicts, compile seconds)."""
-    import tvm
-    from tvm import relax
+def input_dims(graph, feeds: dict[str, np.ndarray]) -> dict[str, int]:
+    """The sizes the feeds give the graph's symbolic input dims (the batch N of the digits CNN)."""
+    dims = {}
+    for v in graph.inputs:
+        for dim, size in zip(v.type.shape or (), feeds[v.name].shape, strict=True):
+            if isinstance(dim, str):
+                dims[dim] = int(size)
+    return dims
 
+
+def leptonc_build(path: Path, feeds: dict[str, np.ndarray], threads: int, pipeline: str, folder: Path,
+                  database=None, budget_s: float | None = None
+                  ) -> tuple[Callable[[dict], dict[str, np.ndarray]], float]:
+    """Compile with leptonc (optionally tuned) into the artifact ``folder`` and load it, as a user
+    does; returns (the loaded model, compile seconds).  Symbolic input dims are bound to the
+    sizes of ``feeds`` (``--dim``): the table measures one batch size, so the library need not
+    serve others."""
     import leptonc
     from leptonc.passmgr import run_pipeline
-    from leptonc.targets.tvm.build import cpu_target
-    from leptonc.targets.tvm.driver import compile_graph
+    from leptonc.targets.tvm.artifact import load_artifact
+    from leptonc.targets.tvm.dims import bind_dims
+    from leptonc.targets.tvm.driver import compile_to_folder
     from leptonc.targets.tvm.tuner import tuning
 
     start = time.perf_counter()
     graph = leptonc.load_onnx(path)
+    dims = input_dims(graph, feeds)
+    bind_dims(graph, dims)  # before the passes: fusions see the static shapes too
     run_pipeline(graph, pipeline)
-    spec = cpu_target(threads)
-    if database is not None:
-        with tuning(database, budget_s):
-            _lowered, built, _ = compile_graph(graph, spec)
-    else:
-        _lowered, built, _ = compile_graph(graph, spec)
+    # The bench keeps one database for every model (--database), not one per artifact folder.
+    with tuning(database, budget_s) if database is not None else nullcontext():
+        compile_to_folder(graph, "cpu", folder, pipeline=pipeline, bound_dims=dims, threads=threads)
     seconds = time.perf_counter() - start
-    main = relax.VirtualMachine(built.executable, tvm.cpu())["main"]
-    names = [v.name for v in graph.inputs]
-
-    def run(feeds: dict) -> list[np.ndarray]:
-        args = [tvm.runtime.tensor(np.ascontiguousarray(feeds[n])) for n in names]
-        result = main(*args)
-        return [r.numpy() for r in result]
-
-    return run, seconds
+    return load_artifact(folder), seconds
 
 
 def _max_error(got: list[np.ndarray], want: list[np.ndarray]) -> float:
@@ -146,20 +153,21 @@ def time_in_blocks(runners: dict[str, Callable[[], object]], repeat: int, warmup
 
 
 # ----- one model ----------------------------------------------------------------------------------
-def bench_model(name: str, args: argparse.Namespace, database) -> Row:
+def bench_model(name: str, args: argparse.Namespace, database, scratch: Path) -> Row:
     row = Row(name)
     path, feeds = model_and_inputs(name)
     ort_run = onnxruntime_session(path, args.threads)
     reference = ort_run(feeds)
-    default_run, row.compile_s = leptonc_build(path, args.threads, args.pipeline)
-    row.max_error = _max_error(default_run(feeds), reference)
+    default_run, row.compile_s = leptonc_build(path, feeds, args.threads, args.pipeline, scratch / name)
+    row.max_error = _max_error(list(default_run(**feeds).values()), reference)
     runners: dict[str, Callable[[], object]] = {"ort": lambda: ort_run(feeds),
-                                                "default": lambda: default_run(feeds)}
+                                                "default": lambda: default_run(**feeds)}
     if database is not None:
-        tuned_run, row.tuned_compile_s = leptonc_build(path, args.threads, args.pipeline, database,
+        tuned_run, row.tuned_compile_s = leptonc_build(path, feeds, args.threads, args.pipeline,
+                                                       scratch / f"{name}.tuned", database,
                                                        args.budget if args.tune else None)
-        row.max_error = max(row.max_error, _max_error(tuned_run(feeds), reference))
-        runners["tuned"] = lambda: tuned_run(feeds)
+        row.max_error = max(row.max_error, _max_error(list(tuned_run(**feeds).values()), reference))
+        runners["tuned"] = lambda: tuned_run(**feeds)
     times = time_in_blocks(runners, args.repeat, args.warmup)
     row.ort_ms, row.default_ms = times["ort"], times["default"]
     row.tuned_ms = times.get("tuned", math.nan)
@@ -214,9 +222,10 @@ def main(argv: list[str] | None = None) -> int:
 
         database = ScheduleDatabase.load(args.database, cpu_target(args.threads).target)
     rows = []
-    for name in args.models:
-        print(f"== {name}", file=sys.stderr, flush=True)
-        rows.append(bench_model(name, args, database))
+    with tempfile.TemporaryDirectory(prefix="bench_cpu-") as scratch:
+        for name in args.models:
+            print(f"== {name}", file=sys.stderr, flush=True)
+            rows.append(bench_model(name, args, database, Path(scratch)))
     print(f"threads {args.threads}, median of {args.repeat} calls in 3 blocks, pipeline {args.pipeline}"
           + (f", tuned with {args.database}" if database is not None else ""))
     print(format_table(rows, database is not None))

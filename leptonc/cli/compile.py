@@ -14,6 +14,7 @@ from leptonc.cli.passes import Optimiser, add_pass_options
 from leptonc.cli.targets import (
     TARGET_EXAMPLES,
     add_target_options,
+    bind_target_dims,
     check_target_options,
     compile_for_target,
 )
@@ -68,6 +69,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     check_target_options(args)
     optimiser = Optimiser(args)
     graph = load_model(args.model)
+    bind_target_dims(args, graph)
     optimiser.run(graph)
     if args.target is not None:
         return compile_for_target(args, graph, optimiser.describe())

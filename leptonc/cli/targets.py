@@ -1,6 +1,6 @@
 """The compile targets on the command line: ``--target cpu|gpu`` (with ``--arch``,
-``--schedule``, ``--verify``) for ``leptonc compile``, and running an artifact folder with
-``leptonc run OUT``.
+``--schedule``, ``--tune``, ``--dim``, ``--verify``) for ``leptonc compile``, and running an
+artifact folder with ``leptonc run OUT``.
 
 ``compile.py`` and ``run.py`` only call the hooks here (``add_target_options``,
 ``compile_for_target``, ``run_artifact``), so their own options stay theirs.
@@ -23,6 +23,8 @@ from leptonc.ir.graph import Graph
 TARGET_EXAMPLES = """\
 targets (TVM; docs/targets.md):
   leptonc model.onnx --target cpu -o out/ --verify   compile for this CPU, check against the interpreter
+  leptonc model.onnx --target cpu -o out/ --tune --tune-budget 600   measure kernel configs first
+  leptonc model.onnx --target cpu -o out/ --dim N=1  a static batch: no shape functions at run time
   leptonc model.onnx --target gpu --arch sm_80 -o out/  CUDA library + kernels/model.cu (no GPU needed)
   leptonc run out/ --input x=x.npy -o results/        run an artifact folder
 """
@@ -31,6 +33,10 @@ targets (TVM; docs/targets.md):
 # 2048-wide matmul) are summed in another order than numpy's pairwise sums; the error stays
 # within this tolerance on every model of the zoo (docs/targets.md has the measurements).
 VERIFY_RTOL, VERIFY_ATOL = 1e-4, 1e-5
+
+# The tuner spends its budget heaviest kernel first, about 5 s a kernel on the 2-core host
+# measured: the default covers the 50-60 heaviest kernels of a CNN.
+DEFAULT_TUNE_BUDGET = 300.0
 
 
 # f16 operands carry 11 significant bits: products of 2^-11-relative errors summed over a
@@ -53,6 +59,16 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--schedule", choices=("leptonc", "default"), default="leptonc",
                        help="kernel schedules: leptonc's rules (cpu) / dlight's (gpu), or TVM's "
                             "unscheduled default loops (default: leptonc)")
+    group.add_argument("--tune", action="store_true",
+                       help="cpu: measure schedule configs for the kernels first, within "
+                            "--tune-budget; the database is kept as OUT/tuning.json and reused by "
+                            "every later compile into OUT (with or without --tune)")
+    group.add_argument("--tune-budget", type=float, metavar="SECONDS",
+                       help=f"time for --tune (default {DEFAULT_TUNE_BUDGET:g} s)")
+    group.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
+                       help="bind a symbolic input dim to a size (repeatable, e.g. --dim N=1): "
+                            "static shapes, no shape function at run time; the artifact then "
+                            "refuses other sizes")
     group.add_argument("--verify", action="store_true",
                        help="run the artifact and the interpreter on the same inputs and print the "
                             f"max/mean error per output; fail beyond rtol {VERIFY_RTOL:g}, atol "
@@ -65,10 +81,18 @@ def check_target_options(args: argparse.Namespace) -> None:
     """Mistakes in the target options, before any work; sets -O2 as the targets' default."""
     if args.target is None:
         for option, given in (("--arch", args.arch), ("--verify", args.verify),
-                              ("--verify-inputs", args.verify_inputs)):
+                              ("--verify-inputs", args.verify_inputs), ("--tune", args.tune),
+                              ("--tune-budget", args.tune_budget is not None), ("--dim", args.dim)):
             if given:
                 raise UsageError(f"{option} needs --target cpu|gpu")
         return
+    if args.tune_budget is not None and not args.tune:
+        raise UsageError("--tune-budget needs --tune")
+    if args.tune_budget is not None and not args.tune_budget > 0:
+        raise UsageError(f"--tune-budget {args.tune_budget:g}: expected a positive number of seconds")
+    if args.tune and args.target != "cpu":
+        raise UsageError("--tune applies to --target cpu only")
+    args.dim = parse_dims(args.dim)  # the NAME=SIZE texts become {name: size} here, before any work
     if args.output == "-":
         raise UsageError(f"--target {args.target} writes a folder: name it with -o OUT")
     if args.target != "gpu":
@@ -77,6 +101,20 @@ def check_target_options(args: argparse.Namespace) -> None:
                 raise UsageError(f"{option} applies to --target gpu only")
     if args.passes is None and args.opt_level is None:
         args.opt_level = "2"
+
+
+def parse_dims(texts: list[str]) -> dict[str, int]:
+    """``["N=1", "S=128"]`` -> ``{"N": 1, "S": 128}``; anything else is a UsageError."""
+    dims: dict[str, int] = {}
+    for text in texts:
+        name, _, size = text.partition("=")
+        name, size = name.strip(), size.strip()
+        if not name or not size.isdigit() or int(size) < 1:
+            raise UsageError(f"--dim {text}: expected NAME=SIZE with a positive integer size, e.g. N=1")
+        if name in dims and dims[name] != int(size):
+            raise UsageError(f"--dim {name} is given twice ({dims[name]} and {size})")
+        dims[name] = int(size)
+    return dims
 
 
 def _verify_inputs(graph: Graph, path: Path | None) -> dict[str, np.ndarray]:
@@ -122,15 +160,30 @@ def verify_artifact(graph: Graph, folder: Path, inputs: Mapping[str, np.ndarray]
     return lines
 
 
+def bind_target_dims(args: argparse.Namespace, graph: Graph) -> None:
+    """``--dim NAME=SIZE``: bind symbolic input dims before the passes, so that fusion and the
+    lowering see static shapes (and --verify's inputs take the bound shapes)."""
+    if args.target is not None and args.dim:
+        from leptonc.targets.tvm.dims import bind_dims
+
+        bind_dims(graph, args.dim)
+
+
 def compile_for_target(args: argparse.Namespace, graph: Graph, pipeline: str) -> int:
     """``leptonc MODEL --target cpu|gpu -o OUT``: ``graph`` is already optimised."""
     from leptonc.targets.tvm.driver import compile_to_folder
 
     out = Path(args.output)
     inputs = _verify_inputs(graph, args.verify_inputs) if args.verify else None  # bad files fail early
+    budget = None
+    if args.tune:
+        budget = DEFAULT_TUNE_BUDGET if args.tune_budget is None else args.tune_budget
     result = compile_to_folder(graph, args.target, out, arch=args.arch, pipeline=pipeline,
-                               schedule=args.schedule, precision=args.precision)
-    print(f"wrote {out}/ ({args.target}, {result.kernels} kernels, compiled in {result.seconds:.1f} s)")
+                               schedule=args.schedule, precision=args.precision, tune_budget=budget,
+                               bound_dims=args.dim)
+    tuned = f", {result.tuned_kernels} tuned kernels" if result.tuned_kernels else ""
+    print(f"wrote {out}/ ({args.target}, {result.kernels} kernels{tuned}, "
+          f"compiled in {result.seconds:.1f} s)")
     if inputs is None:
         return EXIT_OK
     if args.target == "gpu":

@@ -6,6 +6,7 @@
     OUT/model.so          the compiled library (weights included: constants are bound)
     OUT/report.md         one row per kernel: ops, shapes, MACs, the schedule rule used
     OUT/kernels/model.cu  gpu only: the generated CUDA source (one compilation unit)
+    OUT/tuning.json       cpu, after --tune: the tuner's database (reused by the next compile)
 
 ``load_artifact(OUT)`` returns a ``CompiledModel``: ``model(**inputs) -> {name: array}``.
 Every way a folder can be wrong (no manifest, a garbled one, another format version, a
@@ -18,8 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ from leptonc.errors import InputError, LeptoncError, ModelLoadError, ParseError,
 from leptonc.interp import check_input
 from leptonc.ir.dtypes import parse_dtype
 from leptonc.ir.graph import Graph, Value
-from leptonc.ir.types import QuantParams, TensorType
+from leptonc.ir.printer import format_dims
+from leptonc.ir.types import QuantParams, TensorType, shape_matches
 
 FORMAT = "leptonc-tvm-artifact"
 FORMAT_VERSION = 1
@@ -61,12 +63,15 @@ def io_json(graph: Graph) -> dict[str, list[dict[str, Any]]]:
 # ----- writing -----------------------------------------------------------------------------------
 @dataclass(slots=True)
 class ArtifactFiles:
-    """What goes into the folder; ``write_library(path)`` writes the compiled library."""
+    """What goes into the folder; ``write_library(path)`` writes the compiled library, each of
+    ``extra_files`` (file name -> writer taking the path) one more file, such as the tuning
+    database."""
 
     manifest: dict[str, Any]
     report: str
     write_library: Any
     cuda_source: str | None = None
+    extra_files: dict[str, Callable[[Path], None]] = field(default_factory=dict)
 
 
 def _sha256(path: Path) -> str:
@@ -83,18 +88,29 @@ def _fill(folder: Path, files: ArtifactFiles) -> None:
         (folder / KERNELS_DIR).mkdir()
         (folder / KERNELS_DIR / "model.cu").write_text(files.cuda_source)
     (folder / REPORT).write_text(files.report)
+    for name, write in files.extra_files.items():
+        write(folder / name)
     manifest = dict(files.manifest, library={"file": LIBRARY, "sha256": _sha256(folder / LIBRARY)})
     # The manifest goes last: a folder with a manifest is a complete one.
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-def write_artifact(out: Path, files: ArtifactFiles) -> Path:
-    """Write the folder ``out`` whole (replacing an earlier artifact there), or nothing."""
+def check_destination(out: Path) -> None:
+    """``out`` can take an artifact: new, empty, or an earlier artifact (replaced whole).
+
+    The compile driver asks before any work, so a long compile (``--tune``) never ends in
+    this error; ``write_artifact`` asks again.
+    """
     if out.exists() and not out.is_dir():
         raise UsageError(f"-o {out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
         raise UsageError(f"-o {out}: is a non-empty folder that is not a leptonc artifact; "
                          "name a new or empty folder")
+
+
+def write_artifact(out: Path, files: ArtifactFiles) -> Path:
+    """Write the folder ``out`` whole (replacing an earlier artifact there), or nothing."""
+    check_destination(out)
     with staging_dir(out.parent if out.parent.exists() else out) as staging:
         folder = staging / "artifact"
         folder.mkdir()
@@ -132,7 +148,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         for key in ("inputs", "outputs"):
             manifest[key] = [dict(e, type=_tensor_type(e)) for e in manifest[key]]
         manifest["library"]["file"], manifest["library"]["sha256"], manifest["target"]  # noqa: B018
-    except (KeyError, TypeError, ValueError, ParseError) as e:
+        manifest["bound_dims"] = {str(k): int(v) for k, v in manifest.get("bound_dims", {}).items()}
+    except (KeyError, TypeError, ValueError, AttributeError, ParseError) as e:
         raise ModelLoadError(f"{path}: malformed manifest ({type(e).__name__}: {e})") from None
     return manifest
 
@@ -168,6 +185,24 @@ def _check_device(folder: Path, manifest: Mapping[str, Any]) -> Any:
     return tvm.cpu(0)
 
 
+# ----- the CPU thread pool ------------------------------------------------------------------------
+# TVM's pool reads these when it starts (the first parallel kernel of the process); a value the
+# user set in the environment wins.  Measured on the 2-core znver4 host shared with other jobs,
+# squeezenet and shufflenet, two threads, calls of five settings interleaved (docs/targets.md):
+# unpinned workers (TVM_BIND_THREADS=0) lowered the slow tail a little -- a worker pinned to a
+# core another process holds waits for that core, an unpinned one moves -- and never cost
+# in the median; a shorter spin (30,000 rounds instead of 300,000) kept the median of
+# spinning between the kernels of one call while workers stop burning a core sooner after
+# it.  No spinning at all (0) cost 4% on shufflenet's median.
+THREAD_POOL_DEFAULTS = {"TVM_BIND_THREADS": "0", "TVM_THREAD_POOL_SPIN_COUNT": "30000"}
+
+
+def configure_thread_pool() -> None:
+    """Set leptonc's thread-pool defaults for this process, unless the environment has its own."""
+    for name, value in THREAD_POOL_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
 class CompiledModel:
     """A loaded artifact: call it with the inputs by name, get the outputs by name."""
 
@@ -175,6 +210,7 @@ class CompiledModel:
         import tvm
         from tvm import relax
 
+        configure_thread_pool()
         self.folder = folder
         self.manifest = read_manifest(folder)
         library = _check_library(folder, self.manifest)
@@ -196,7 +232,17 @@ class CompiledModel:
         if value is None:
             raise InputError(f"unknown input {name!r}; the model takes "
                              f"{', '.join(repr(v.name) for v in self.inputs)}")
-        check_input(value, array)
+        self._check(value, array)
+
+    def _check(self, value: Value, given: Any) -> np.ndarray:
+        """``interp.check_input``; a shape refused because of a bound dim says so."""
+        bound = self.manifest.get("bound_dims") or {}
+        shape = np.shape(given)
+        if bound and not shape_matches(shape, value.type.shape):
+            dims = ", ".join(f"--dim {name}={size}" for name, size in bound.items())
+            raise InputError(f"input '{value.name}' has shape {list(shape)}; this artifact was compiled "
+                             f"for {format_dims(value.type.shape)} ({dims}): recompile for other sizes")
+        return check_input(value, given)
 
     def _feeds(self, inputs: Mapping[str, Any]) -> list[np.ndarray]:
         expected = [v.name for v in self.inputs]
@@ -207,17 +253,62 @@ class CompiledModel:
         missing = [n for n in expected if n not in inputs]
         if missing:
             raise InputError(f"missing input(s) {', '.join(map(repr, missing))}")
-        arrays = [check_input(v, inputs[v.name]) for v in self.inputs]
+        arrays = [self._check(v, inputs[v.name]) for v in self.inputs]
         _check_symbolic_dims(self.inputs, arrays)
         return arrays
 
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
-        import tvm
-
         arrays = self._feeds(inputs)
-        results = self._vm["main"](*(tvm.runtime.tensor(np.ascontiguousarray(a), self.device)
-                                     for a in arrays))
-        return {name: r.numpy() for name, r in zip(self.output_names, results, strict=True)}
+        if self.target != "cpu":
+            results = self._vm["main"](*(_device_tensor(a, self.device) for a in arrays))
+            return {name: r.numpy() for name, r in zip(self.output_names, results, strict=True)}
+        buffers = [_aligned(a) for a in arrays]
+        results = self._vm["main"](*(host_tensor(b) for b in buffers))
+        outputs = [host_array(r) for r in results]
+        # A graph that returns an input as it is hands back the caller's own buffer: copy it.
+        outputs = [o.copy() if any(np.may_share_memory(o, b) for b in buffers) else o for o in outputs]
+        return dict(zip(self.output_names, outputs, strict=True))
+
+
+# ----- moving arrays in and out -------------------------------------------------------------------
+# TVM's kernels take their buffers as 64-byte aligned (TVM's allocator guarantees it and LLVM
+# may emit aligned vector accesses); numpy aligns to 16.  ``tvm.runtime.tensor`` allocates
+# and copies through TVM (~18 us even for 256 bytes, measured), and ``Tensor.numpy`` copies
+# back out (~6 us): for a small model that is more than its kernels take.  Aligned numpy
+# buffers shared through DLPack cost ~1 us each way.
+TVM_ALIGNMENT = 64
+
+
+def _aligned(array: np.ndarray) -> np.ndarray:
+    """``array`` itself when TVM can read it in place, else an aligned, contiguous copy."""
+    if (array.flags.c_contiguous and array.flags.writeable and array.size
+            and array.ctypes.data % TVM_ALIGNMENT == 0):
+        return array
+    raw = np.empty(array.nbytes + TVM_ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % TVM_ALIGNMENT
+    copy = raw[start:start + array.nbytes].view(array.dtype).reshape(array.shape)
+    np.copyto(copy, array)
+    return copy
+
+
+def host_tensor(array: np.ndarray) -> Any:
+    """A CPU ``tvm.runtime.Tensor`` over ``array``'s memory, which must be ``_aligned``."""
+    import tvm
+
+    if array.size == 0:
+        return tvm.runtime.tensor(array)
+    return tvm.runtime.from_dlpack(array)
+
+
+def host_array(tensor: Any) -> np.ndarray:
+    """A CPU result as a numpy array over the same memory (it keeps the tensor alive)."""
+    return np.from_dlpack(tensor)
+
+
+def _device_tensor(array: np.ndarray, device: Any) -> Any:
+    import tvm
+
+    return tvm.runtime.tensor(np.ascontiguousarray(array), device)
 
 
 def _check_symbolic_dims(values: list[Value], arrays: list[np.ndarray]) -> None:

@@ -12,13 +12,13 @@ def _row(cells: Sequence[object]) -> str:
 
 
 def kernel_report(title: str, target: str, kernels: Sequence[Kernel], rules: Mapping[str, str],
-                  compile_seconds: float) -> str:
+                  compile_seconds: float, notes: Sequence[str] = ()) -> str:
     """Markdown: one row per leptonc node (a fused region is one kernel), then every TVM kernel
-    with the schedule rule that shaped it."""
+    with the schedule rule that shaped it; ``notes`` are lines for the summary (tuning)."""
     total = sum(k.macs for k in kernels)
     lines = [f"# {title}: {target} artifact", "",
              f"{len(kernels)} leptonc kernels, {total:,} MACs, {len(rules)} TVM PrimFuncs, "
-             f"compiled in {compile_seconds:.1f} s.", "",
+             f"compiled in {compile_seconds:.1f} s.", "", *(f"{note}\n" for note in notes),
              "## Kernels (graph order)", "",
              _row(["kernel", "node", "op(s)", "result shape(s)", "MACs", "schedule rule"]),
              _row(["---"] * 6)]

@@ -36,6 +36,7 @@ from tvm.target import Target
 
 from leptonc.errors import UsageError
 
+from .artifact import configure_thread_pool
 from .schedules.analysis import root_blocks
 from .schedules.config import RuleConfig, from_json, to_json
 from .schedules.cpu import DEFAULT_CONFIGS, ScheduleContext, schedule_context, schedule_primfunc
@@ -60,10 +61,16 @@ class TunedKernel:
 
 
 class ScheduleDatabase:
-    """Best configs by kernel key, for one target (a database for another CPU is not reused)."""
+    """Best configs by kernel key, for one target (a database for another CPU is not reused).
 
-    def __init__(self, path: Path, target: Target, entries: dict[str, TunedKernel] | None = None):
-        self.path = Path(path)
+    ``path`` is where ``save()`` writes; a database without one (``detached()``) lives in
+    memory until ``save(path)`` names a file: the compile driver's, whose file goes into
+    the artifact folder written whole at the end.
+    """
+
+    def __init__(self, path: Path | None, target: Target | str,
+                 entries: dict[str, TunedKernel] | None = None):
+        self.path = Path(path) if path is not None else None
         self.target = str(target)
         self.entries: dict[str, TunedKernel] = entries or {}
 
@@ -90,15 +97,23 @@ class ScheduleDatabase:
         entry = self.entries.get(kernel_key(func))
         return entry.config if entry is not None else None
 
-    def save(self) -> None:
+    def detached(self) -> ScheduleDatabase:
+        """The same entries, kept in memory: ``save`` then needs a path."""
+        return ScheduleDatabase(None, self.target, dict(self.entries))
+
+    def save(self, path: Path | None = None) -> None:
+        """Write to ``path`` (default: the database's own file), atomically."""
+        path = Path(path) if path is not None else self.path
+        if path is None:
+            raise ValueError("a detached tuning database is saved with an explicit path")
         data = {"version": DATABASE_VERSION, "target": self.target,
                 "kernels": {key: {**dataclasses.asdict(e), "config": to_json(e.config)}
                             for key, e in sorted(self.entries.items())}}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=1)
-        os.replace(tmp, self.path)
+        os.replace(tmp, path)
 
 
 # ----- measuring one kernel -----------------------------------------------------------------------
@@ -198,10 +213,11 @@ def tune_module(mod: tvm.IRModule, target: Target, database: ScheduleDatabase, b
     """Tune every distinct unscheduled kernel of ``mod`` not in ``database``, within ``budget_s``.
 
     ``mod`` is the Relax module after legalization and fusion (before scheduling).  Kernels
-    already in the database are skipped; the database is saved after each kernel, so an
-    interrupted run keeps what it measured.
+    already in the database are skipped; a database with a file is saved after each kernel,
+    so an interrupted run keeps what it measured.
     """
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    configure_thread_pool()  # measure kernels with the pool settings the artifacts run with
     deadline = time.monotonic() + budget_s
     counts = call_counts(mod)
     kernels: dict[str, tuple[str, tirx.PrimFunc]] = {}
@@ -222,7 +238,8 @@ def tune_module(mod: tvm.IRModule, target: Target, database: ScheduleDatabase, b
             break
         result = _tune_kernel(name, func, target, deadline)
         database.entries[key] = result
-        database.save()
+        if database.path is not None:
+            database.save()
         done.append(result)
         log(f"tune [{index}/{len(weighted)}] {name}: {result.default_us:.1f} -> "
             f"{result.latency_us:.1f} us ({result.trials} trials)")

@@ -4,6 +4,7 @@ clear error for every way a folder or an input can be wrong."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -15,7 +16,7 @@ from cli_testing import assert_one_line_error, snapshot  # noqa: E402
 
 from leptonc.errors import InputError, ModelLoadError, UnsupportedOpError, UsageError  # noqa: E402
 from leptonc.ir.parser import parse_graph  # noqa: E402
-from leptonc.targets.tvm.artifact import load_artifact  # noqa: E402
+from leptonc.targets.tvm.artifact import THREAD_POOL_DEFAULTS, load_artifact  # noqa: E402
 from leptonc.targets.tvm.driver import compile_to_folder  # noqa: E402
 
 SMALL = """graph @small(%x: f32[N,4], %k: i32[2]) {
@@ -153,3 +154,32 @@ def test_unsupported_graph_writes_nothing(tmp_path):
     with pytest.raises(UnsupportedOpError, match="'running_total' \\(reduce.cumsum\\)"):
         compile_to_folder(graph, "cpu", tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_results_never_alias_the_inputs_or_each_other(tmp_path):
+    graph = parse_graph("""graph @pass_through(%x: f32[N,4]) {
+  %y = ew.relu(%x) : f32[N,4]
+  return %x as "same", %y as "relu"
+}""")
+    compile_to_folder(graph, "cpu", tmp_path / "a")
+    model = load_artifact(tmp_path / "a")
+    x = np.arange(-8, 16, dtype=np.float32).reshape(6, 4)[::2]  # strided: copied to an aligned buffer
+    first = model(x=x)
+    second = model(x=x[::-1])
+    np.testing.assert_array_equal(first["same"], x)
+    np.testing.assert_array_equal(first["relu"], np.maximum(x, 0))
+    aligned = np.ascontiguousarray(x)
+    same = model(x=aligned)["same"]
+    assert not np.may_share_memory(same, aligned)  # a returned input is the caller's buffer: copied
+    same[...] = 7  # results are the caller's to write
+    np.testing.assert_array_equal(aligned, x)
+    np.testing.assert_array_equal(second["relu"], np.maximum(x[::-1], 0))
+    np.testing.assert_array_equal(first["relu"], np.maximum(x, 0))  # a later call left it alone
+
+
+def test_loading_sets_the_thread_pool_defaults_unless_the_environment_has_its_own(artifact, monkeypatch):
+    monkeypatch.delenv("TVM_BIND_THREADS", raising=False)
+    monkeypatch.setenv("TVM_THREAD_POOL_SPIN_COUNT", "5")
+    load_artifact(artifact)
+    assert os.environ["TVM_BIND_THREADS"] == THREAD_POOL_DEFAULTS["TVM_BIND_THREADS"]
+    assert os.environ["TVM_THREAD_POOL_SPIN_COUNT"] == "5"
