@@ -17,7 +17,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,17 +153,23 @@ def _as_model_dtype(array: np.ndarray, want: dtypes.DType) -> np.ndarray:
     return array
 
 
-def bind_inputs(graph: Graph, given: Mapping[str, GivenInput]) -> dict[str, np.ndarray]:
-    """Check the given arrays against the graph's inputs: every one present, known and typed."""
-    expected = [v.name for v in graph.inputs]
-    unknown = sorted(set(given) - set(expected))
+def check_input_names(expected: Sequence[str], given: Iterable[str], how: str = "") -> None:
+    """Every expected input given and nothing else; ``how`` tells how to give a missing one."""
+    given = set(given)
+    unknown = sorted(given - set(expected))
     if unknown:
         raise InputError(f"unknown input(s) {', '.join(repr(n) for n in unknown)}; the model "
                          f"takes {', '.join(repr(n) for n in expected) or 'no inputs'}")
     missing = [name for name in expected if name not in given]
     if missing:
-        raise InputError(f"missing input(s) {', '.join(repr(n) for n in missing)}: give each as "
-                         "--input NAME=FILE.npy or all in one --inputs FILE.npz")
+        raise InputError(f"missing input(s) {', '.join(repr(n) for n in missing)}"
+                         + (f": {how}" if how else ""))
+
+
+def bind_inputs(graph: Graph, given: Mapping[str, GivenInput]) -> dict[str, np.ndarray]:
+    """Check the given arrays against the graph's inputs: every one present, known and typed."""
+    check_input_names([v.name for v in graph.inputs], given,
+                      "give each as --input NAME=FILE.npy or all in one --inputs FILE.npz")
     feeds = {}
     for v in graph.inputs:
         item = given[v.name]

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from leptonc.artifact_io import publish, staging_dir
+from leptonc.artifact_io import check_input_names, publish, staging_dir
 from leptonc.errors import InputError, LeptoncError, ModelLoadError, ParseError, UsageError
 from leptonc.interp import check_input
 from leptonc.ir.dtypes import parse_dtype
@@ -245,14 +245,7 @@ class CompiledModel:
         return check_input(value, given)
 
     def _feeds(self, inputs: Mapping[str, Any]) -> list[np.ndarray]:
-        expected = [v.name for v in self.inputs]
-        unknown = sorted(set(inputs) - set(expected))
-        if unknown:
-            raise InputError(f"unknown input(s) {', '.join(map(repr, unknown))}; the model takes "
-                             f"{', '.join(map(repr, expected))}")
-        missing = [n for n in expected if n not in inputs]
-        if missing:
-            raise InputError(f"missing input(s) {', '.join(map(repr, missing))}")
+        check_input_names([v.name for v in self.inputs], inputs)
         arrays = [self._check(v, inputs[v.name]) for v in self.inputs]
         _check_symbolic_dims(self.inputs, arrays)
         return arrays
