@@ -114,6 +114,13 @@ def _log_sum_exp(x: np.ndarray, axis, keepdims: bool) -> np.ndarray:
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
+def _l2(x, axis, keepdims):
+    # f32 in f64 (see once_rounded_dtype): the norm then rounds once, so a compiled kernel
+    # summing in another order gives the same f32 (MiniLM's output normalisation).
+    wide = x.astype(np.float64) if x.dtype == np.float32 else _float_of(x)
+    return np.sqrt(np.sum(np.square(wide), axis=axis, keepdims=keepdims))
+
+
 def _sum(x, axis, keepdims):
     return np.sum(x.astype(compute_dtype(x.dtype), copy=False), axis=axis, keepdims=keepdims)
 
@@ -131,8 +138,7 @@ _REDUCTIONS: dict[str, tuple[Callable, str]] = {
     "prod": (lambda x, axis, keepdims: np.prod(x.astype(compute_dtype(x.dtype), copy=False),
                                                axis=axis, keepdims=keepdims), "product"),
     "l1": (lambda x, axis, keepdims: _sum(np.abs(x), axis, keepdims), "sum of |x|"),
-    "l2": (lambda x, axis, keepdims: np.sqrt(np.sum(np.square(_float_of(x)), axis=axis,
-                                                    keepdims=keepdims)), "sqrt(sum(x^2))"),
+    "l2": (_l2, "sqrt(sum(x^2))"),
     "log_sum": (lambda x, axis, keepdims: np.log(np.sum(_float_of(x), axis=axis,
                                                          keepdims=keepdims)), "log(sum(x))"),
     "log_sum_exp": (_log_sum_exp, "log(sum(exp(x))), computed stably"),
@@ -196,6 +202,19 @@ _register_arg("argmin", np.argmin)
 
 
 # ----- softmax family (one axis) --------------------------------------------------------------
+def once_rounded_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype f32 softmax / log-softmax (and LayerNorm) compute in: f64, so the one rounding
+    to f32 at the end hides the order of the exps' sum.
+
+    An f32 sum rounds differently in every summation order, so a compiled kernel (vectorised,
+    split over threads) differs from numpy's pairwise sum by f32 ulps; in an int8 model those
+    ulps flip values at quantization boundaries.  Summed in f64, both orders agree to ~1e-16
+    relative and round to the same f32 except on near-ties.  The TVM lowering
+    (targets/tvm/lower_nn.py) widens the same way.  f16/bf16 keep their f32 accumulation.
+    """
+    return np.dtype(np.float64) if dtype == np.float32 else compute_dtype(dtype)
+
+
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
     shifted = x - np.max(x, axis=axis, keepdims=True)
     e = np.exp(shifted)
@@ -213,7 +232,7 @@ def _hardmax(x: np.ndarray, axis: int) -> np.ndarray:
     return (positions == first_max).astype(x.dtype)
 
 
-def _register_normaliser(name: str, fn: Callable, doc: str) -> None:
+def _register_normaliser(name: str, fn: Callable, doc: str, widen: Callable = compute_dtype) -> None:
     @defop(f"reduce.{name}", inputs="x", attrs={"axis": attr("int", -1)}, doc=doc)
     class _Normaliser:
         def infer(ins, attrs):
@@ -226,12 +245,14 @@ def _register_normaliser(name: str, fn: Callable, doc: str) -> None:
             x = xs[0]
             axis = normalize_axis(attrs["axis"], x.ndim)
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                out = fn(x.astype(compute_dtype(x.dtype), copy=False), axis)
+                out = fn(x.astype(widen(x.dtype), copy=False), axis)
             return out.astype(x.dtype, copy=False)
 
 
-_register_normaliser("softmax", _softmax, "exp(x) / sum(exp(x)) along one axis (computed stably)")
-_register_normaliser("log_softmax", _log_softmax, "x - log(sum(exp(x))) along one axis")
+_register_normaliser("softmax", _softmax, "exp(x) / sum(exp(x)) along one axis (computed stably)",
+                     once_rounded_dtype)
+_register_normaliser("log_softmax", _log_softmax, "x - log(sum(exp(x))) along one axis",
+                     once_rounded_dtype)
 _register_normaliser("hardmax", _hardmax, "1 at the first maximum along one axis, 0 elsewhere")
 
 

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from leptonc.errors import LeptoncError
+from leptonc.ir import dtypes
 from leptonc.ir.builder import Rewriter
 from leptonc.ir.dtypes import DType
 from leptonc.ir.graph import Graph, Node, Value
@@ -725,7 +726,22 @@ def lower_quantized(graph: Graph) -> LoweringReport:
     _erase_dead_boundaries(graph, unused_before)
     islands = [FloatIsland(node_label(n), n.op, reasons.get(id(n), f"{n.op} has no integer form"))
                for n in graph if _touches_qdq(n)]
+    if ctx.created:
+        _widen_attention(graph)
     return LoweringReport(ctx.created, islands)
+
+
+def _widen_attention(graph: Graph) -> None:
+    """Compute f32 attention islands in f64 (one rounding to f32 at the end).
+
+    Their outputs are quantized again downstream, so every target must produce the
+    interpreter's f32 bits: a matmul or softmax summed in another order differs by ulps,
+    which flip quantized values at rounding boundaries.  Summed in f64 and rounded once, the
+    order no longer shows (softmax and layer_norm do the same for f32 by themselves).
+    """
+    for node in graph:
+        if node.op == "nn.attention" and node.outputs[0].type.dtype == dtypes.f32:
+            node.attrs["softmax_dtype"] = dtypes.f64
 
 
 @register_pass

@@ -4,15 +4,21 @@ and attention.
 Attention is emitted as its steps (scaled q k^T, bias, softmax, p v) so that TVM schedules
 each as an ordinary kernel; with a mask, the softmax is the interpreter's masked form: a row
 whose keys are all hidden gives zeros rather than NaN.
+
+f32 softmax, log-softmax and LayerNorm compute in f64 and round to f32 once, as the
+interpreter's kernels do, so the compiled float islands of an int8 model produce the
+interpreter's bits whatever order the schedule sums in (``_once_rounded``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from tvm import relax
+from tvm import relax, te, tirx
 
 from leptonc.ir import dtypes
 from leptonc.ir.graph import Node
@@ -95,6 +101,17 @@ def _global_pool(ctx: EmitContext, node: Node, args: Sequence[Any]) -> list[Any]
     return [reduce(args[0], axis=list(range(2, _rank(node))), keepdims=True)]
 
 
+def _once_rounded(compute: str, io: str) -> str:
+    """The dtype an f32 softmax or LayerNorm computes in: f64, rounded to f32 once at the end.
+
+    The interpreter does the same (leptonc.ops.reduce.once_rounded_dtype): summed in f64, the
+    schedule's summation order and numpy's pairwise one agree far below an f32 ulp, so the
+    compiled float islands of an int8 model give the interpreter's bits, and quantizing their
+    outputs flips nothing.  f16/bf16 keep their f32 computation.
+    """
+    return "float64" if io == "float32" and compute == "float32" else compute
+
+
 # ----- normalisation ------------------------------------------------------------------------------
 def _check_layer_norm(node: Node) -> str | None:
     if node.attr("with_stats"):
@@ -105,10 +122,13 @@ def _check_layer_norm(node: Node) -> str | None:
 
 
 def _stash(node: Node) -> tuple[str, str]:
-    """(the dtype the values arrive in, the dtype the statistics are computed in)."""
-    io = relax_dtype(node.outputs[0].type.dtype)
+    """(the dtype the values arrive in, the dtype the statistics are computed in): the wider
+    of stash_type and the values' type, as the interpreter; f32 computes in f64
+    (_once_rounded)."""
+    values = node.outputs[0].type.dtype
     stash = node.attr("stash_type")
-    return io, relax_dtype(stash if stash.bits >= node.outputs[0].type.dtype.bits else dtypes.f32)
+    io = relax_dtype(values)
+    return io, _once_rounded(relax_dtype(stash if stash.bits >= values.bits else values), io)
 
 
 @lowering("nn.layer_norm", check=_check_layer_norm)
@@ -118,6 +138,11 @@ def _layer_norm(ctx: EmitContext, node: Node, args: Sequence[Any]) -> list[Any]:
     io, stash = _stash(node)
     x, scale = args[0], args[1]
     bias = args[2] if len(args) > 2 and args[2] is not None else None
+    if stash == "float64":
+        # TVM's layer_norm takes f32/f16 only: f64 statistics are spelled out here
+        compute = _layer_norm_in_f64(axes[0], node.attr("epsilon"), io)
+        operands = [x, scale] if bias is None else [x, scale, bias]
+        return [ctx.builder.call_te(compute, *operands, primfunc_name_hint="layer_norm")]
     if stash != io:
         x, scale = relax.op.astype(x, stash), ctx.builder.emit(relax.op.astype(scale, stash))
         bias = None if bias is None else relax.op.astype(bias, stash)
@@ -125,6 +150,57 @@ def _layer_norm(ctx: EmitContext, node: Node, args: Sequence[Any]) -> list[Any]:
     y = relax.op.nn.layer_norm(x, scale, beta, axes=axes, epsilon=node.attr("epsilon"),
                                center=bias is not None)
     return [relax.op.astype(y, io) if stash != io else y]
+
+
+def _is_unit(dim: Any) -> bool:
+    return isinstance(dim, int | tirx.IntImm) and int(dim) == 1
+
+
+def _layer_norm_in_f64(first_axis: int, epsilon: float, io: str) -> Callable[..., te.Tensor]:
+    """LayerNorm over the axes from ``first_axis`` on, computed in f64 and rounded to ``io``
+    once, in the interpreter's steps: mean = sum / n, var = sum((x - mean)^2) / n,
+    y = (x - mean) * (1 / sqrt(var + eps)) * scale + bias.
+
+    The statistics are indexed by the leading (row) axes only, no kept unit axes, so the
+    row-reduction schedule sees one shared row nest and computes them once per row.
+    """
+    f64 = "float64"
+
+    def compute(x: te.Tensor, scale: te.Tensor, bias: te.Tensor | None = None) -> te.Tensor:
+        row_shape, norm_shape = list(x.shape[:first_axis]), list(x.shape[first_axis:])
+        count = tirx.Cast(f64, functools.reduce(operator.mul, norm_shape))
+
+        def row_sum(term: Callable[..., tirx.PrimExpr], name: str) -> te.Tensor:
+            def body(*row: tirx.Var) -> tirx.PrimExpr:
+                ks = [te.reduce_axis((0, d)) for d in norm_shape]
+                return te.sum(term(*row, *ks), axis=ks)
+            return te.compute(row_shape, body, name=name)
+
+        def wide(*i: tirx.Var) -> tirx.PrimExpr:
+            return x(*i).astype(f64)
+
+        def param(p: te.Tensor, i: Sequence[tirx.Var]) -> tirx.PrimExpr:
+            # scale and bias broadcast against x's trailing axes (right-aligned), unit dims repeat
+            index = [0 if _is_unit(d) else v for d, v in zip(p.shape, i[len(i) - len(p.shape):],
+                                                             strict=True)]
+            return p(*index).astype(f64)
+
+        total = row_sum(wide, "layer_norm_sum")
+
+        def centered(*i: tirx.Var) -> tirx.PrimExpr:
+            return wide(*i) - total(*i[:first_axis]) / count
+
+        squares = row_sum(lambda *i: centered(*i) * centered(*i), "layer_norm_sum_squares")
+
+        def normalised(*i: tirx.Var) -> tirx.PrimExpr:
+            inv_std = tirx.const(1.0, f64) / tirx.sqrt(squares(*i[:first_axis]) / count
+                                                       + tirx.const(epsilon, f64))
+            y = centered(*i) * inv_std * param(scale, i)
+            return (y if bias is None else y + param(bias, i)).astype(io)
+
+        return te.compute(x.shape, normalised, name="layer_norm")
+
+    return compute
 
 
 def _check_batch_norm(node: Node) -> str | None:
@@ -151,10 +227,56 @@ def _matmul(ctx: EmitContext, node: Node, args: Sequence[Any]) -> list[Any]:
     return [relax.op.matmul(args[0], args[1])]
 
 
-@lowering("reduce.softmax", "reduce.log_softmax", check=lambda n: None if _is_float_node(n) else "integers")
+def _check_softmax(node: Node) -> str | None:
+    if not _is_float_node(node):
+        return "integers"
+    return "unknown rank" if _rank(node) < 0 else None
+
+
+@lowering("reduce.softmax", "reduce.log_softmax", check=_check_softmax)
 def _softmax(ctx: EmitContext, node: Node, args: Sequence[Any]) -> list[Any]:
-    op = relax.op.nn.softmax if node.op == "reduce.softmax" else relax.op.nn.log_softmax
-    return [op(args[0], axis=node.attr("axis"))]
+    io = relax_dtype(node.outputs[0].type.dtype)
+    if _once_rounded(io, io) == io:
+        op = relax.op.nn.softmax if node.op == "reduce.softmax" else relax.op.nn.log_softmax
+        return [op(args[0], axis=node.attr("axis"))]
+    # one kernel that widens as it reads (a Relax cast before the softmax stays a kernel of its own)
+    compute = _softmax_in_f64(node.attr("axis") % _rank(node), node.op == "reduce.log_softmax", io)
+    return [ctx.builder.call_te(compute, args[0], primfunc_name_hint=node.op.split(".")[1])]
+
+
+def _softmax_in_f64(axis: int, log: bool, io: str) -> Callable[[te.Tensor], te.Tensor]:
+    """Softmax (or log-softmax) along ``axis`` in f64, rounded to ``io`` once, in the
+    interpreter's steps: s = x - max(x); exp(s) / sum(exp(s)), or s - log(sum(exp(s)))."""
+    f64 = "float64"
+
+    def compute(x: te.Tensor) -> te.Tensor:
+        extent = x.shape[axis]
+        row_shape = [d for i, d in enumerate(x.shape) if i != axis]
+
+        def row_of(i: Sequence[tirx.Var]) -> list[tirx.Var]:
+            return [*i[:axis], *i[axis + 1:]]
+
+        def over_row(reducer: Callable, term: Callable[..., tirx.PrimExpr], name: str) -> te.Tensor:
+            def body(*row: tirx.Var) -> tirx.PrimExpr:
+                k = te.reduce_axis((0, extent))
+                return reducer(term(*row[:axis], k, *row[axis:]), axis=k)
+            return te.compute(row_shape, body, name=name)
+
+        peak = over_row(te.max, x, "softmax_max")  # a maximum is exact in f32
+
+        def shifted(*i: tirx.Var) -> tirx.PrimExpr:
+            return x(*i).astype(f64) - peak(*row_of(i)).astype(f64)
+
+        total = over_row(te.sum, lambda *i: tirx.exp(shifted(*i)), "softmax_sum")
+
+        def result(*i: tirx.Var) -> tirx.PrimExpr:
+            if log:
+                return (shifted(*i) - tirx.log(total(*row_of(i)))).astype(io)
+            return (tirx.exp(shifted(*i)) / total(*row_of(i))).astype(io)
+
+        return te.compute(x.shape, result, name="log_softmax" if log else "softmax")
+
+    return compute
 
 
 # ----- attention ----------------------------------------------------------------------------------

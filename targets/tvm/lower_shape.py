@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from tvm import relax
 
+from leptonc.ir import dtypes
 from leptonc.ir.graph import Node
 from leptonc.targets.tvm.op_table import EmitContext, constant_ints, lowering, needs_constant
 
@@ -182,5 +183,10 @@ def _reduce(ctx: EmitContext, node: Node, args: Sequence[Any]) -> list[Any]:
         return [_REDUCE[node.op](x, axis=axes, keepdims=keep)]
     if node.op == "reduce.l1":
         return [relax.op.sum(relax.op.abs(x), axis=axes, keepdims=keep)]
+    if node.op == "reduce.l2" and node.outputs[0].type.dtype == dtypes.f32:
+        # summed in f64 and rounded once, as the interpreter: the same f32 in any order
+        wide = relax.op.astype(x, "float64")
+        norm = relax.op.sqrt(relax.op.sum(relax.op.multiply(wide, wide), axis=axes, keepdims=keep))
+        return [relax.op.astype(norm, "float32")]
     squares = relax.op.sum(relax.op.multiply(x, x), axis=axes, keepdims=keep)
     return [relax.op.sqrt(squares) if node.op == "reduce.l2" else squares]

@@ -11,6 +11,7 @@ from leptonc.ir.types import TensorType
 from leptonc.ops.infer_utils import normalize_axis, padded
 from leptonc.ops.nn.common import channel_param, check_float, check_rank, static_len
 from leptonc.ops.numeric import float_compute_dtype
+from leptonc.ops.reduce import once_rounded_dtype
 from leptonc.ops.registry import attr, defop
 
 
@@ -46,6 +47,14 @@ def _scale_shift(y: np.ndarray, scale: np.ndarray, bias: np.ndarray, dtype: np.d
 def _stash(attrs: dict, x: np.ndarray) -> np.dtype:
     """Computation dtype: the stash type, widened to x's when x is wider (f64)."""
     return np.promote_types(attrs["stash_type"].numpy, x.dtype)
+
+
+def _layer_norm_dtype(attrs: dict, x: np.ndarray) -> np.dtype:
+    """The stash type, except that f32 LayerNorm computes in f64 (see
+    reduce.once_rounded_dtype): one rounding at the end, so a compiled kernel summing in
+    another order gives the same f32 bits.  f16/bf16 inputs keep their stash type."""
+    stash = _stash(attrs, x)
+    return once_rounded_dtype(stash) if x.dtype == np.float32 else stash
 
 
 # ----- batch normalisation ---------------------------------------------------------------------
@@ -124,7 +133,7 @@ class LayerNorm:
 
     def kernel(xs, attrs):
         x, scale, bias = padded(xs, 3)
-        acc = _stash(attrs, x)
+        acc = _layer_norm_dtype(attrs, x)
         axis = normalize_axis(attrs["axis"], x.ndim)
         y, mean, inv_std = _standardize(x, tuple(range(axis, x.ndim)), attrs["epsilon"], acc)
         y *= scale.astype(acc, copy=False)
