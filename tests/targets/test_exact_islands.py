@@ -17,8 +17,7 @@ import pytest
 
 pytest.importorskip("tvm")
 
-import tvm  # noqa: E402
-from tvm import relax  # noqa: E402
+from tvm_testing import run_cpu  # noqa: E402  (tests/ is on sys.path)
 
 import leptonc  # noqa: E402
 from leptonc.interp import run as interpret  # noqa: E402
@@ -29,18 +28,9 @@ from leptonc.ir.types import TensorType  # noqa: E402
 from leptonc.passes.quant.lower_quantized import lower_quantized  # noqa: E402
 from leptonc.passmgr import run_pipeline  # noqa: E402
 from leptonc.quant.qdq import quantize_graph  # noqa: E402
-from leptonc.targets.tvm.build import cpu_target  # noqa: E402
-from leptonc.targets.tvm.driver import compile_graph  # noqa: E402
 
 F32 = dtypes.f32
 RNG = np.random.default_rng(5)
-
-
-def run_cpu(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    _, built, _ = compile_graph(graph, cpu_target(threads=2))
-    vm = relax.VirtualMachine(built.executable, tvm.cpu())
-    results = vm["main"](*(tvm.runtime.tensor(feeds[v.name]) for v in graph.inputs))
-    return {v.name: r.numpy() for v, r in zip(graph.outputs, results, strict=True)}
 
 
 def assert_same_bits(graph: Graph, feeds: dict[str, np.ndarray]) -> None:

@@ -13,8 +13,8 @@ pytest.importorskip("tvm")
 
 import tvm  # noqa: E402
 from tvm import relax  # noqa: E402
+from tvm_testing import run_cpu  # noqa: E402  (tests/ is on sys.path)
 
-import leptonc.targets.tvm.lower_quant  # noqa: E402,F401 - registers the integer lowerings
 from leptonc.interp import run as interpret  # noqa: E402
 from leptonc.ir import dtypes  # noqa: E402
 from leptonc.ir.builder import Builder  # noqa: E402
@@ -22,7 +22,6 @@ from leptonc.ir.graph import Graph, Value  # noqa: E402
 from leptonc.ir.types import TensorType  # noqa: E402
 from leptonc.quant import arith  # noqa: E402
 from leptonc.targets.tvm.build import cpu_target  # noqa: E402
-from leptonc.targets.tvm.driver import compile_graph  # noqa: E402
 
 I8, U8, I16, I32, F32 = dtypes.i8, dtypes.u8, dtypes.i16, dtypes.i32, dtypes.f32
 RNG = np.random.default_rng(11)
@@ -47,13 +46,6 @@ class OneOp:
     def op(self, op: str, inputs, attrs=None) -> Graph:
         self.g.set_outputs([self.b.op(op, inputs, attrs or {}, name="y")])
         return self.g
-
-
-def run_cpu(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    _, built, _ = compile_graph(graph, cpu_target(threads=2))
-    vm = relax.VirtualMachine(built.executable, tvm.cpu())
-    results = vm["main"](*(tvm.runtime.tensor(feeds[v.name]) for v in graph.inputs))
-    return {v.name: r.numpy() for v, r in zip(graph.outputs, results, strict=True)}
 
 
 def assert_bit_exact(graph: Graph, feeds: dict[str, np.ndarray]) -> None:
