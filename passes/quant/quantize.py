@@ -56,7 +56,7 @@ from leptonc.quant.calib_data import Batch, CalibrationData, calibration_data
 from leptonc.quant.config import QuantConfig, scheme_config
 from leptonc.quant.qdq import quantize_graph
 from leptonc.quant.search import labelled_evaluator, quantize_with_accuracy_budget, quantized_nodes
-from leptonc.quant.sensitivity import quantizable_layers, sensitivity
+from leptonc.quant.sensitivity import SensitivityTable, quantizable_layers, sensitivity
 
 DEFAULT_BATCH = 32  # calibration samples per batch when the model's batch dim is free
 
@@ -117,36 +117,39 @@ class Quantize(Pass):
         # Weight-only quantization reads no activations: no data (and no random-data warning).
         needs_data = not config.weight_only or config.bias_correction
         batches = self.batches(graph) if needs_data else ()
-        notes = []
+        notes, table = [], None
+        if self.sensitivity or self.max_drop >= 0:
+            batches = list(batches)  # read once: every analysis below runs over them again
         if self.sensitivity:
-            batches = list(batches)
             table = sensitivity(graph, batches, config, progress=True)
             print(table.format(), file=sys.stderr)
             table.save(self.sensitivity)
             notes.append(f"sensitivity table of {len(table.names())} layers saved to "
                          f"{self.sensitivity}")
         if self.max_drop >= 0:
-            config, notes = self._within_budget(graph, list(batches), config)
+            config, budget_note = self._within_budget(graph, batches, config, table)
+            notes.append(budget_note)
         report = quantize_graph(graph, batches, config)
         stats = report.stats
         return PassResult(stats["quantized-nodes"] > 0, stats, notes=notes)
 
-    def _within_budget(self, graph: Graph, batches: list[Batch], config: QuantConfig
-                       ) -> tuple[QuantConfig, list[str]]:
-        """The config (``only``: the layers to quantize) the accuracy-aware search found best,
-        and notes saying what it cost and whether the budget was met."""
+    def _within_budget(self, graph: Graph, batches: list[Batch], config: QuantConfig,
+                       table: SensitivityTable | None) -> tuple[QuantConfig, str]:
+        """The config (``only``: the layers to quantize) the accuracy-aware search found best
+        (ranking layers by ``table`` when the pass already computed it), and a note saying
+        what it cost and whether the budget was met."""
         result = quantize_with_accuracy_budget(graph, batches, config,
                                                labelled_evaluator(self.eval_), self.max_drop,
-                                               progress=True)
+                                               table=table, progress=True)
         only = quantized_nodes(quantizable_layers(graph, config), result.float_layers)
         best = result.best
         verdict = "met" if result.met else "NOT met (this is the best model found)"
         kept = ", ".join(best.float_layers) or "none"
-        notes = [f"accuracy budget {self.max_drop:g} points {verdict}: top-1 "
-                 f"{result.float_score:.2f} -> {best.score:.2f} with {len(best.float_layers)} of "
-                 f"{result.layers} layers in float ({kept}); {len(result.trials)} configurations "
-                 "tried"]
-        return config.with_only(only), notes
+        note = (f"accuracy budget {self.max_drop:g} points {verdict}: top-1 "
+                f"{result.float_score:.2f} -> {best.score:.2f} with {len(best.float_layers)} of "
+                f"{result.layers} layers in float ({kept}); {len(result.trials)} configurations "
+                "tried")
+        return config.with_only(only), note
 
     def batches(self, graph: Graph) -> CalibrationData:
         """The calibration batches, cut to ``samples``."""

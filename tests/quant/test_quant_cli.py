@@ -92,3 +92,13 @@ def test_cast_float_writes_a_half_precision_graph(leptonc_cli, digits, tmp_path)
     conv = next(n for n in graph if n.op == "nn.conv")
     assert str(conv.outputs[0].type.dtype) == "f16"
     assert [str(v.type.dtype) for v in (*graph.inputs, *graph.outputs)] == ["f32", "f32"]
+
+
+def test_sensitivity_and_accuracy_budget_together_report_both(leptonc_cli, digits, tmp_path):
+    model, folder, _, _ = digits
+    result = leptonc_cli(model, "--quantize", "w3a8", "--calib", folder / "calib.npz",
+                         "--sensitivity", tmp_path / "s.json", "--max-accuracy-drop", "0.5",
+                         "--eval", folder / "eval.npz", "-o", tmp_path / "q.lir")
+    assert result.code == 0, result.err
+    assert "sensitivity table of" in result.err and "accuracy budget 0.5 points met" in result.err
+    assert result.err.count("per-layer sensitivity") == 1  # one analysis serves both
